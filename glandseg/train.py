@@ -1,0 +1,324 @@
+"""Training LinkNet: data pipeline, compile, fit, per-epoch checkpoints and resume.
+
+The paper gives no optimizer, learning rate, batch size or validation split. Our choices are
+``TrainConfig`` fields: Adam at 1e-3 with batch 8, and ``val_images`` whole training images held
+out (chosen by the seed) for validation; the weights with the lowest validation loss are kept as
+``best.weights.h5`` for prediction (model selection), the latest as the resumable checkpoint.
+
+Resuming: after every epoch the weights, the optimizer's variables and the epoch counter are
+written to ``checkpoint.npz`` (write to a temporary file, then ``os.replace``, so a kill never
+leaves a half-written checkpoint). Every random choice of an epoch (sample order, random crops)
+is derived from ``(seed, epoch)``, so there is no hidden RNG state to save: a resumed run sees the
+same batches as an uninterrupted one. Rerunning ``train`` on the same ``out_dir`` continues from
+the last finished epoch; a killed run loses at most the epoch in progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+import keras
+
+from glandseg import augment, losses, model as model_lib, preprocessing, synthetic
+from glandseg.config import ExperimentConfig
+
+__all__ = ["CropDataset", "split_train_val", "build_and_compile", "train", "TrainResult"]
+
+CHECKPOINT = "checkpoint.npz"
+BEST_WEIGHTS = "best.weights.h5"
+HISTORY = "history.csv"
+STATE = "train_state.json"
+
+
+def _atomic_path(path: Path) -> Path:
+    # Keep the full name as the suffix: Keras insists weight files end in ".weights.h5".
+    return path.with_name(f".tmp-{path.name}")
+
+
+class CropDataset(keras.utils.PyDataset):
+    """Batches of augmented crops with targets for the ``final`` and ``coarse`` outputs.
+
+    A ``keras.utils.PyDataset`` (not ``tf.data``) so that TensorFlow and JAX train from the same
+    pipeline. Sample order is a permutation drawn from ``(seed, epoch)``.
+
+    Parameters
+    ----------
+    augmenter : sequence of (image, mask) pairs
+        ``augmenter[i]`` gives a (h, w, C) float32 crop and its (h, w) uint8 mask.
+    batch_size : int
+    coarse_scale : int or None
+        Side reduction of the coarse output; None when the model has no coarse output.
+    shuffle : bool
+        Permute the samples every epoch (training) or keep them in order (validation).
+    seed : int
+    """
+
+    def __init__(self, augmenter, batch_size, *, coarse_scale=4, shuffle=True, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.augmenter = augmenter
+        self.batch_size = int(batch_size)
+        self.coarse_scale = coarse_scale
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the sample order (and random augmentation) of ``epoch``."""
+        self.epoch = int(epoch)
+        if hasattr(self.augmenter, "set_epoch"):
+            self.augmenter.set_epoch(self.epoch)
+        n = len(self.augmenter)
+        if self.shuffle:
+            self.order = np.random.default_rng([self.seed, self.epoch]).permutation(n)
+        else:
+            self.order = np.arange(n)
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
+
+    def __len__(self):
+        return math.ceil(len(self.augmenter) / self.batch_size)
+
+    def __getitem__(self, index):
+        idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        pairs = [self.augmenter[int(i)] for i in idx]
+        x = np.stack([p[0] for p in pairs]).astype("float32")
+        mask = np.stack([p[1] for p in pairs]).astype("float32")
+        targets = {"final": mask[..., None]}
+        if self.coarse_scale:
+            targets["coarse"] = losses.coarse_target(targets["final"], self.coarse_scale)
+        return x, targets
+
+
+def split_train_val(n_images: int, val_images: int, seed: int):
+    """Indices of training and validation images: ``val_images`` drawn without replacement.
+
+    Returns
+    -------
+    train_idx, val_idx : ndarray of int
+        Sorted, disjoint, together ``range(n_images)``.
+    """
+    if val_images >= n_images:
+        raise ValueError(
+            f"TrainConfig.val_images={val_images} leaves no training images out of {n_images}; "
+            f"use at most {n_images - 1}."
+        )
+    rng = np.random.default_rng([seed, 1])  # stream 1: kept apart from the epoch streams
+    val = np.sort(rng.choice(n_images, size=val_images, replace=False)) if val_images else np.array([], int)
+    train = np.setdiff1d(np.arange(n_images), val)
+    return train, val
+
+
+def _optimizer(config, total_steps=None):
+    t = config.train
+    rate = t.learning_rate
+    if t.lr_schedule == "cosine" and total_steps:
+        rate = keras.optimizers.schedules.CosineDecay(t.learning_rate, decay_steps=int(total_steps))
+    if t.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate)
+    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+
+
+def build_and_compile(config: ExperimentConfig, input_shape=None, total_steps=None) -> keras.Model:
+    """LinkNet for ``config``, compiled with the configured loss on each output.
+
+    Loss weights are ``train.coarse_weight`` (paper: 2) for ``coarse`` and ``train.final_weight``
+    (paper: 1) for ``final``; without deep supervision only ``final`` is trained.
+    ``total_steps`` is the length of a cosine learning-rate schedule (``lr_schedule="cosine"``).
+    """
+    keras.config.set_dtype_policy(config.train.precision)
+    if input_shape is None:
+        # Any size divisible by 32: train on crops, predict on padded full images, same weights.
+        input_shape = (None, None, config.preprocess.channels)
+    model = model_lib.build_linknet(
+        input_shape,
+        deep_supervision=config.model.deep_supervision,
+        coarse_scale=config.model.coarse_scale,
+    )
+    loss_dict, weights = losses.output_losses(config.model, config.train)
+    model.compile(optimizer=_optimizer(config, total_steps), loss=loss_dict, loss_weights=weights)
+    return model
+
+
+def _save_checkpoint(model, path: Path, epoch: int) -> None:
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    for i, v in enumerate(model.optimizer.variables):
+        arrays[f"o{i}"] = keras.ops.convert_to_numpy(v)
+    arrays["epoch"] = np.array(epoch)
+    tmp = _atomic_path(path)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(model, path: Path) -> int:
+    with np.load(path) as data:
+        n_w = sum(1 for k in data.files if k.startswith("w"))
+        model.set_weights([data[f"w{i}"] for i in range(n_w)])
+        model.optimizer.build(model.trainable_variables)
+        n_o = sum(1 for k in data.files if k.startswith("o"))
+        if n_o != len(model.optimizer.variables):
+            raise ValueError(
+                f"{path} holds {n_o} optimizer variables, the model's optimizer has "
+                f"{len(model.optimizer.variables)}: the checkpoint was made with another config. "
+                "Delete the folder or use a new out_dir."
+            )
+        for i, var in enumerate(model.optimizer.variables):
+            var.assign(data[f"o{i}"])
+        return int(data["epoch"])
+
+
+class _Checkpoint(keras.callbacks.Callback):
+    """Per-epoch checkpoint, best-weights selection and history CSV, all written atomically."""
+
+    def __init__(self, out_dir: Path, monitor: str, best: float, history: list):
+        super().__init__()
+        self.out_dir = out_dir
+        self.monitor = monitor
+        self.best = best
+        self.history = history
+        self._t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._t0, 3), **logs}
+        value = logs.get(self.monitor, logs.get("loss"))
+        if value is not None and value < self.best:
+            self.best = value
+            tmp = _atomic_path(self.out_dir / BEST_WEIGHTS)
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.out_dir / BEST_WEIGHTS)
+        self.history.append(row)
+        _write_history(self.out_dir / HISTORY, self.history)
+        _save_checkpoint(self.model, self.out_dir / CHECKPOINT, epoch + 1)
+        state = {"epoch": epoch + 1, "best": self.best, "monitor": self.monitor}
+        _write_json(self.out_dir / STATE, state)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = _atomic_path(path)
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _write_history(path: Path, rows: list) -> None:
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    tmp = _atomic_path(path)
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _read_history(path: Path) -> list:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [{k: (float(v) if k != "epoch" else int(v)) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+
+
+class TrainResult(dict):
+    """Dict with ``model``, ``history`` (list of per-epoch dicts), ``epochs``, ``seconds``, ``best_val``."""
+
+
+def _training_samples(config: ExperimentConfig, cache_dir: Path, root=None, samples=None):
+    if samples is None and config.data == "synthetic":
+        samples = synthetic.make_dataset(12, shape=(config.preprocess.size[1], config.preprocess.size[0]), seed=config.seed)
+    return preprocessing.prepare("train", config.preprocess, cache_dir, root=root, samples=samples)
+
+
+def train(config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_dir=None, epochs=None, verbose="auto"):
+    """Train (or resume training) one configuration into ``out_dir``.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    out_dir : path
+        Run folder: ``checkpoint.npz``, ``best.weights.h5``, ``history.csv``, ``train_state.json``.
+    root : path, optional
+        GlaS folder (see ``glandseg.data.data_root``).
+    samples : list of Sample, optional
+        Training images to use instead of the ``train`` split (e.g. synthetic ones).
+    cache_dir : path, optional
+        Prepared-array cache; default ``out_dir/../.cache``.
+    epochs : int, optional
+        Overrides ``config.train.epochs``.
+    verbose : "auto", 0, 1 or 2
+        Keras progress output.
+
+    Returns
+    -------
+    TrainResult
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".cache"
+    total_epochs = int(epochs if epochs is not None else config.train.epochs)
+    if total_epochs < 1:
+        raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs!r}")
+
+    keras.utils.set_random_seed(config.seed)
+    data = _training_samples(config, cache_dir, root=root, samples=samples)
+    train_idx, val_idx = split_train_val(len(data["names"]), config.train.val_images, config.seed)
+    x, mask = data["x"], data["mask"]
+    coarse = config.model.coarse_scale if config.model.deep_supervision else None
+    train_aug = augment.make_augmenter(x[train_idx], mask[train_idx], config.augment, seed=config.seed)
+    train_ds = CropDataset(train_aug, config.train.batch_size, coarse_scale=coarse, shuffle=True, seed=config.seed)
+    val_ds = None
+    if len(val_idx):
+        val_aug = augment.make_augmenter(
+            x[val_idx], mask[val_idx], config.augment.replace(mode="paper"), seed=config.seed, variants=1
+        )
+        val_ds = CropDataset(val_aug, config.train.batch_size, coarse_scale=coarse, shuffle=False)
+
+    model = build_and_compile(config, total_steps=total_epochs * len(train_ds))
+    start_epoch = 0
+    history = _read_history(out_dir / HISTORY)
+    best = math.inf
+    if (out_dir / CHECKPOINT).exists():
+        start_epoch = _load_checkpoint(model, out_dir / CHECKPOINT)
+        history = [row for row in history if row["epoch"] <= start_epoch]
+        state = json.loads((out_dir / STATE).read_text()) if (out_dir / STATE).exists() else {}
+        best = state.get("best", math.inf)
+        train_ds.set_epoch(start_epoch)
+    monitor = "val_loss" if val_ds is not None else "loss"
+    callback = _Checkpoint(out_dir, monitor, best, history)
+
+    t0 = time.perf_counter()
+    if start_epoch < total_epochs:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=total_epochs,
+            initial_epoch=start_epoch,
+            callbacks=[callback],
+            verbose=verbose,
+        )
+    seconds = sum(row.get("seconds", 0.0) for row in callback.history)
+    if (out_dir / BEST_WEIGHTS).exists():
+        model.load_weights(out_dir / BEST_WEIGHTS)
+    return TrainResult(
+        model=model,
+        history=callback.history,
+        epochs=len(callback.history),
+        steps=len(callback.history) * len(train_ds),
+        images_seen=len(callback.history) * len(train_aug),
+        seconds=seconds,
+        wall_seconds=time.perf_counter() - t0,
+        best_val=callback.best,
+        train_names=[data["names"][i] for i in train_idx],
+        val_names=[data["names"][i] for i in val_idx],
+    )
