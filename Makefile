@@ -24,7 +24,7 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) --durations=15
-	KERAS_BACKEND=jax $(PYTEST) tests/test_model.py tests/test_losses.py tests/test_train.py
+	KERAS_BACKEND=jax $(PYTEST) tests/test_model.py tests/test_losses.py tests/test_train.py -k "not resumes"
 
 test-fast: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow"

@@ -40,6 +40,11 @@ ENCODER_STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
 #: 1/16. For scale 4 the last decoder stage before the head (dec1) is used.
 COARSE_SOURCES = {4: "dec1", 8: "dec3", 16: "dec4"}
 
+#: Batch-norm moving-average momentum. Keras' default (0.99) needs several hundred steps before
+#: the inference statistics match the data; short CPU runs (a few hundred steps) then predict
+#: with stale statistics. 0.9 is PyTorch's default (momentum 0.1 there), as in the reference LinkNet.
+BN_MOMENTUM = 0.9
+
 _HEAD_FILTERS = 32
 _KERNEL_INIT = "he_normal"  # ReLU network (He et al.); the 1-channel output convolutions keep Keras' default
 
@@ -56,7 +61,7 @@ def _conv_bn_relu(x, filters, kernel_size, *, strides=1, transpose=False, name):
         kernel_initializer=_KERNEL_INIT,
         name=name,
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -71,7 +76,7 @@ def stem(x, filters=64, name="stem"):
         kernel_initializer=_KERNEL_INIT,
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
     return layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)
 
@@ -87,20 +92,20 @@ def basic_block(x, filters, stride=1, name="block"):
             filters, 1, strides=stride, use_bias=False, kernel_initializer=_KERNEL_INIT,
             name=f"{name}_0_conv",
         )(x)
-        shortcut = layers.BatchNormalization(name=f"{name}_0_bn")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_0_bn")(shortcut)
     else:
         shortcut = x
     y = layers.Conv2D(
         filters, 3, strides=stride, padding="same", use_bias=False, kernel_initializer=_KERNEL_INIT,
         name=f"{name}_1_conv",
     )(x)
-    y = layers.BatchNormalization(name=f"{name}_1_bn")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_1_bn")(y)
     y = layers.ReLU(name=f"{name}_1_relu")(y)
     y = layers.Conv2D(
         filters, 3, padding="same", use_bias=False, kernel_initializer=_KERNEL_INIT,
         name=f"{name}_2_conv",
     )(y)
-    y = layers.BatchNormalization(name=f"{name}_2_bn")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_2_bn")(y)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 

@@ -29,7 +29,7 @@ import keras
 from glandseg import augment, losses, model as model_lib, preprocessing, synthetic
 from glandseg.config import ExperimentConfig
 
-__all__ = ["CropDataset", "split_train_val", "build_and_compile", "train", "TrainResult"]
+__all__ = ["CropDataset", "split_train_val", "build_and_compile", "train", "load_trained", "TrainResult"]
 
 CHECKPOINT = "checkpoint.npz"
 BEST_WEIGHTS = "best.weights.h5"
@@ -228,6 +228,22 @@ def _read_history(path: Path) -> list:
         return []
     with open(path, newline="") as fh:
         return [{k: (float(v) if k != "epoch" else int(v)) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+
+
+def load_trained(config: ExperimentConfig, out_dir) -> keras.Model:
+    """The selected (best-validation) model of a finished run, for prediction."""
+    path = Path(out_dir) / BEST_WEIGHTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: train this configuration first (glandseg run).")
+    keras.config.set_dtype_policy(config.train.precision)
+    model = model_lib.build_linknet(
+        (None, None, config.preprocess.channels),
+        deep_supervision=config.model.deep_supervision,
+        coarse_scale=config.model.coarse_scale,
+    )
+    # Without an optimizer, Keras skips the optimizer state stored beside the weights.
+    model.load_weights(path, skip_mismatch=False)
+    return model
 
 
 class TrainResult(dict):

@@ -1,0 +1,210 @@
+"""Results records: provenance, atomic writing, loading and tables for the book.
+
+A run's ``record.json`` (written by ``glandseg.runner``) holds its configuration, seed, metrics
+per test part (pooled, per image, per grade), training summary and provenance (git commit,
+package versions, backend, device, times). Records live in ``results/<preset>/<run_id>/`` and
+are committed; the book reads them only through this module, so no number is typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "PAPER_TABLES",
+    "METRICS",
+    "provenance",
+    "write_json_atomic",
+    "load_records",
+    "config_label",
+    "summary_table",
+    "format_mean_sd",
+]
+
+METRICS = ("f1", "object_dice", "object_hausdorff")
+
+#: The paper's Tables 1 (Test A) and 2 (Test B): (F1, object Dice, object Hausdorff) as printed.
+PAPER_TABLES = {
+    "testA": {
+        "H + L1": (0.812, 0.869, 56.84),
+        "H + L2": (0.823, 0.858, 63.9),
+        "H + L3": (0.846, 0.874, 55.13),
+        "H + unsharp + L1": (0.817, 0.849, 66.13),
+        "H + unsharp + L2": (0.832, 0.872, 55.51),
+        "H + unsharp + L3": (0.773, 0.823, 79.1),
+        "Rezaei et al.": (0.83, 0.867, 56.641),
+        "CUMedVision1": (0.868, 0.867, 74.596),
+        "CUMedVision2 (DCAN)": (0.912, 0.897, 45.418),
+    },
+    "testB": {
+        "H + L1": (0.73, 0.82, 109.72),
+        "H + L2": (0.695, 0.798, 129.77),
+        "H + L3": (0.739, 0.816, 118.95),
+        "H + unsharp + L1": (0.731, 0.816, 123.66),
+        "H + unsharp + L2": (0.752, 0.817, 111.17),
+        "H + unsharp + L3": (0.72, 0.765, 161.85),
+        "Rezaei et al.": (0.75, 0.822, 108.208),
+        "CUMedVision1": (0.769, 0.8, 153.646),
+        "CUMedVision2 (DCAN)": (0.716, 0.781, 160.347),
+    },
+}
+
+_PACKAGES = ("glandseg", "keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "numpy", "scipy", "scikit-image")
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _git(*args, cwd=None) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _device(backend: str | None) -> str:
+    desc = f"{_cpu_model()}, {os.cpu_count()} logical CPUs"
+    if backend == "jax" and "jax" in sys.modules:
+        devices = sys.modules["jax"].devices()
+        kinds = sorted({getattr(d, "device_kind", d.platform) for d in devices})
+        if any(d.platform != "cpu" for d in devices):
+            desc = f"{len(devices)} x {', '.join(kinds)}; host {desc}"
+    return desc
+
+
+def provenance(started_utc: str | None = None) -> dict:
+    """Where and how a result was made: git commit, dirty flag, versions, backend, device, time.
+
+    ``dirty`` is True when tracked files differ from the commit (results folders excluded,
+    since a run writes there itself).
+    """
+    here = Path(__file__).resolve().parent
+    commit = _git("rev-parse", "HEAD", cwd=here)
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results", cwd=here.parent)
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    versions["python"] = platform.python_version()
+    backend = None
+    if "keras" in sys.modules:
+        backend = sys.modules["keras"].backend.backend()
+    return {
+        "git_commit": commit,
+        "dirty": bool(status) if status is not None else None,
+        "versions": versions,
+        "backend": backend,
+        "device": _device(backend),
+        "platform": platform.platform(),
+        "started_utc": started_utc or _utc_now(),
+        "finished_utc": _utc_now(),
+    }
+
+
+def write_json_atomic(path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def load_records(root="results", preset: str | None = None) -> list[dict]:
+    """All ``record.json`` files under ``root`` (optionally one preset's), sorted by run id."""
+    root = Path(root)
+    pattern = f"{preset}/*/record.json" if preset else "*/*/record.json"
+    records = []
+    for path in sorted(root.glob(pattern)):
+        rec = json.loads(path.read_text())
+        rec["_path"] = str(path)
+        records.append(rec)
+    return records
+
+
+def config_label(config: dict) -> str:
+    """The paper's row name for a record's config, e.g. ``"H + unsharp + L3"``."""
+    parts = ["H" if config.get("input") == "hematoxylin" else "RGB"]
+    if config.get("unsharp"):
+        parts.append("unsharp")
+    parts.append(config.get("loss", "?"))
+    label = " + ".join(parts)
+    if config.get("deep_supervision") is False:
+        label += " (no deep sup.)"
+    return label
+
+
+def format_mean_sd(values, digits: int) -> str:
+    """``"0.812"`` for one value, ``"0.812 ± 0.010"`` (sample sd) for several, ``"not run yet"`` for none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "not run yet"
+    mean = float(np.mean(values))
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {float(np.std(values, ddof=1)):.{digits}f}"
+
+
+def summary_table(records: list[dict], split: str) -> list[dict]:
+    """One row per configuration: mean ± sd over seeds of the pooled metrics of ``split``.
+
+    Returns
+    -------
+    rows : list of dict
+        Keys ``method``, ``preset``, ``runs``, ``seeds``, ``f1``, ``object_dice``,
+        ``object_hausdorff`` (formatted strings) and ``values`` (the raw per-seed numbers).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for rec in records:
+        key = (rec.get("preset"), config_label(rec["config"]))
+        groups.setdefault(key, []).append(rec)
+    rows = []
+    for (preset, label), recs in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+        pooled = [r["metrics"][split]["pooled"] for r in recs if split in r.get("metrics", {})]
+        values = {m: [p[m] for p in pooled] for m in METRICS}
+        rows.append(
+            {
+                "method": label,
+                "preset": preset,
+                "runs": len(pooled),
+                "seeds": sorted(r.get("seed") for r in recs),
+                "f1": format_mean_sd(values["f1"], 3),
+                "object_dice": format_mean_sd(values["object_dice"], 3),
+                "object_hausdorff": format_mean_sd(values["object_hausdorff"], 2),
+                "values": values,
+            }
+        )
+    return rows

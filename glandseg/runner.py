@@ -1,0 +1,370 @@
+"""One experiment end to end: train, predict Test A and Test B, post-process, evaluate, record.
+
+Each stage leaves a file behind and is skipped when that file exists, so rerunning
+``run_experiment`` on the same folder after a kill finishes the work instead of redoing it:
+
+=============  ==========================================  ==================================
+stage          output                                      skipped when
+=============  ==========================================  ==================================
+config         ``config.json``                             (checked: must equal the config)
+train          ``checkpoint.npz``, ``best.weights.h5``,    ``training.json`` exists (training
+               ``history.csv``, ``training.json``          itself resumes per epoch)
+predict        ``pred/<split>_<i>.png`` (16-bit labels)    every prediction of a split exists
+evaluate       ``record.json``                             ``record.json`` exists
+=============  ==========================================  ==================================
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from glandseg import data, results
+from glandseg.config import ExperimentConfig
+
+__all__ = ["TEST_SPLITS", "run_id", "run_experiment", "load_samples"]
+
+TEST_SPLITS = ("testA", "testB")
+
+#: Synthetic stand-ins for the GlaS splits (smoke preset, tests): number of images per split.
+SYNTHETIC_SIZES = {"train": 12, "testA": 4, "testB": 3}
+
+
+def run_id(config: ExperimentConfig) -> str:
+    """A short, stable folder name for a configuration and seed, e.g. ``"h-usm-L3-s0"``."""
+    p, m, t = config.preprocess, config.model, config.train
+    parts = ["h" if p.input == "hematoxylin" else "rgb"]
+    if p.unsharp:
+        parts.append("usm")
+    parts.append(t.loss)
+    if not m.deep_supervision:
+        parts.append("nods")
+    parts.append(f"s{config.seed}")
+    return "-".join(parts)
+
+
+def load_samples(config: ExperimentConfig, split: str, root=None) -> list:
+    """The images and labels of ``split`` for ``config.data`` (GlaS or synthetic)."""
+    if config.data == "synthetic":
+        from glandseg import synthetic
+
+        width, height = config.preprocess.size
+        offset = {"train": 0, "testA": 1000, "testB": 2000}[split]
+        # A slightly different size from the network's, so the resize-back path is exercised.
+        return synthetic.make_dataset(SYNTHETIC_SIZES[split], shape=(height + 6, width - 10), seed=config.seed + offset)
+    return data.load_split(split, root)
+
+
+def _check_config(config: ExperimentConfig, out_dir: Path) -> None:
+    path = out_dir / "config.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved != json.loads(config.to_json()):
+            diff = _diff(saved, json.loads(config.to_json()))
+            raise ValueError(
+                f"{out_dir} holds a run of another configuration ({diff}). "
+                "Use a new output folder, or delete this one to start over."
+            )
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        results.write_json_atomic(path, config.to_dict())
+
+
+def _diff(a: dict, b: dict, prefix="") -> str:
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            d = _diff(va, vb, f"{prefix}{key}.")
+            if d:
+                return d
+        elif va != vb:
+            return f"{prefix}{key}: saved {va!r}, requested {vb!r}"
+    return ""
+
+
+def _save_label_png(path: Path, labels: np.ndarray) -> None:
+    from PIL import Image
+
+    if labels.max(initial=0) > np.iinfo(np.uint16).max:
+        raise ValueError(f"{path.name}: {labels.max()} objects do not fit a 16-bit PNG")
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    Image.fromarray(labels.astype(np.uint16)).save(tmp)
+    tmp.replace(path)
+
+
+def _read_label_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im).astype(np.int32)
+
+
+def _predict_split(model, config, split, samples, out_dir, cache_dir, root):
+    from glandseg import postprocess, predict, preprocessing
+
+    pred_dir = out_dir / "pred"
+    pred_dir.mkdir(exist_ok=True)
+    prepared = preprocessing.prepare(split, config.preprocess, cache_dir, root=root, samples=samples if config.data == "synthetic" else None)
+    probs = predict.predict_proba(model, prepared["x"], batch_size=config.train.batch_size // 2 or 1)
+    for sample, prob in zip(samples, probs):
+        seg = postprocess.to_instances(prob, sample.labels.shape, config.postprocess)
+        _save_label_png(pred_dir / f"{sample.name}.png", seg)
+
+
+def _evaluate_split(samples, pred_dir: Path) -> dict:
+    from glandseg import metrics
+
+    segs = [_read_label_png(pred_dir / f"{s.name}.png") for s in samples]
+    gts = [s.labels for s in samples]
+    names = [s.name for s in samples]
+    grades = [s.grade for s in samples] if all(s.grade for s in samples) else None
+    pooled = metrics.evaluate(segs, gts, aggregate="pooled", names=names, grades=grades)
+    per_image_mean = metrics.evaluate(segs, gts, aggregate="image")
+    keys = ("f1", "precision", "recall", "object_dice", "object_hausdorff", "tp", "fp", "fn")
+    out = {
+        "pooled": {k: pooled[k] for k in keys},
+        "image_mean": {k: per_image_mean[k] for k in keys if k in per_image_mean},
+        "per_image": pooled.get("per_image", []),
+    }
+    if grades is not None:
+        out["per_grade"] = pooled.get("per_grade", {})
+    return out
+
+
+def run_experiment(config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto") -> dict:
+    """Run (or finish) one experiment in ``out_dir`` and return its record.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    out_dir : path
+        The run folder, e.g. ``results/workshop/h-L3-s0``.
+    root : path, optional
+        GlaS folder (default: ``GLANDSEG_DATA`` or the user data dir).
+    epochs : int, optional
+        Overrides ``config.train.epochs`` (stored in the record's config).
+    cache_dir : path, optional
+        Prepared-array cache (default ``<out_dir>/../../.cache``, shared by runs).
+
+    Returns
+    -------
+    record : dict
+        The content of ``record.json``.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        Before any training: missing or invalid data, or a folder holding another config.
+    """
+    from glandseg import train as train_lib
+
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(f"config must be an ExperimentConfig. Received: {type(config).__name__}")
+    if epochs is not None:
+        config = config.replace(train=config.train.replace(epochs=int(epochs)))
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir.parent.parent / ".cache"
+    _check_config(config, out_dir)
+    record_path = out_dir / "record.json"
+    if record_path.exists():
+        return json.loads(record_path.read_text())
+
+    # Load (and validate) every split before training, so bad data fails in seconds.
+    samples = {split: load_samples(config, split, root) for split in ("train", *TEST_SPLITS)}
+    started = results._utc_now()
+
+    model = None
+    training_path = out_dir / "training.json"
+    if not training_path.exists():
+        result = train_lib.train(
+            config,
+            out_dir,
+            root=root,
+            samples=samples["train"] if config.data == "synthetic" else None,
+            cache_dir=cache_dir,
+            verbose=verbose,
+        )
+        model = result["model"]
+        summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names")}
+        summary["started_utc"] = started
+        results.write_json_atomic(training_path, summary)
+    training = json.loads(training_path.read_text())
+
+    for split in TEST_SPLITS:
+        names = [s.name for s in samples[split]]
+        if all((out_dir / "pred" / f"{n}.png").exists() for n in names):
+            continue
+        if model is None:
+            model = train_lib.load_trained(config, out_dir)
+        t0 = time.perf_counter()
+        _predict_split(model, config, split, samples[split], out_dir, cache_dir, root)
+        training.setdefault("predict_seconds", {})[split] = round(time.perf_counter() - t0, 2)
+
+    metrics = {split: _evaluate_split(samples[split], out_dir / "pred") for split in TEST_SPLITS}
+    flat = config.to_dict()
+    record = {
+        "run_id": out_dir.name,
+        "preset": config.preset,
+        "seed": config.seed,
+        "config": {
+            "input": config.preprocess.input,
+            "unsharp": config.preprocess.unsharp,
+            "loss": config.train.loss,
+            "deep_supervision": config.model.deep_supervision,
+            **flat,
+        },
+        "metrics": metrics,
+        "training": training,
+        "provenance": results.provenance(started_utc=training.get("started_utc", started)),
+    }
+    results.write_json_atomic(record_path, record)
+    return record
+
+
+# -- grids of runs through papermill ----------------------------------------------------------
+
+#: The paper's six configurations (Tables 1-2), then the two ablations on the paper's best.
+PAPER_GRID = ("h-L1", "h-L2", "h-L3", "h-usm-L1", "h-usm-L2", "h-usm-L3")
+ABLATIONS = ("rgb-L3", "h-L3-nods")
+
+
+def parse_config_name(name: str) -> dict:
+    """Grid axes of a configuration name such as ``"h-usm-L3"`` or ``"rgb-L3-nods"``.
+
+    Returns
+    -------
+    dict
+        ``input``, ``unsharp``, ``loss`` and ``deep_supervision``, as taken by
+        ``glandseg.config.preset_config``.
+
+    Raises
+    ------
+    ValueError
+        If the name is not ``{h|rgb}[-usm]-{L1|L2|L3}[-nods]``.
+    """
+    parts = name.split("-")
+    ok = len(parts) >= 2 and parts[0] in ("h", "rgb")
+    axes = {"input": "hematoxylin" if parts[0] == "h" else "rgb", "unsharp": False, "deep_supervision": True}
+    rest = parts[1:]
+    if ok and rest and rest[0] == "usm":
+        axes["unsharp"] = True
+        rest = rest[1:]
+    if ok and rest and rest[0] in ("L1", "L2", "L3"):
+        axes["loss"] = rest[0]
+        rest = rest[1:]
+    else:
+        ok = False
+    if ok and rest == ["nods"]:
+        axes["deep_supervision"] = False
+        rest = []
+    if not ok or rest:
+        raise ValueError(
+            "configuration names are {h|rgb}[-usm]-{L1|L2|L3}[-nods], e.g. h-usm-L3 or rgb-L3-nods. "
+            f"Received: {name!r}"
+        )
+    return axes
+
+
+def notebook_path() -> Path:
+    """The experiment notebook's jupytext source, ``notebooks/experiment.py`` of the checkout."""
+    path = Path(__file__).resolve().parent.parent / "notebooks" / "experiment.py"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: `glandseg grid` runs the notebook of a source checkout "
+            "(git clone the project and `pip install -e .`)."
+        )
+    return path
+
+
+def run_grid(preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None, log=print):
+    """Run each configuration x seed through papermill, skipping finished runs.
+
+    Each run executes ``notebooks/experiment.py`` (converted with jupytext) into
+    ``<results_dir>/<preset>/<run_id>/experiment.ipynb`` with the grid point as papermill
+    parameters. A failing run is reported and the grid goes on.
+
+    Returns
+    -------
+    summary : list of dict
+        One entry per run: ``run_id``, ``status`` ("done", "skipped" or "failed"), ``seconds``,
+        ``error``.
+    """
+    import os
+    import tempfile
+
+    import jupytext
+    import papermill
+
+    from glandseg.config import preset_config
+
+    # Everything that can be wrong is checked before the first run starts.
+    grid = [(name, parse_config_name(name)) for name in configs]
+    runs = []
+    for name, axes in grid:
+        for seed in seeds:
+            config = preset_config(preset, seed=int(seed), epochs=epochs, **axes)
+            runs.append((config, Path(results_dir) / preset / run_id(config)))
+    if any(c.data == "glas" for c, _ in runs):
+        data.validate(root, checksums=False)
+    if backend is not None:
+        if backend not in ("tensorflow", "jax"):
+            raise ValueError(f"backend must be 'tensorflow' or 'jax'. Received: backend={backend!r}")
+        os.environ["KERAS_BACKEND"] = backend  # inherited by the papermill kernel
+    for config, out in runs:
+        if (out / "config.json").exists():
+            _check_config(config, out)
+
+    notebook = jupytext.read(notebook_path())
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    summary = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "experiment.ipynb"
+        jupytext.write(notebook, source)
+        for i, (config, out) in enumerate(runs, 1):
+            entry = {"run_id": out.name, "status": "skipped", "seconds": 0.0, "error": None}
+            if (out / "record.json").exists():
+                log(f"[{i}/{len(runs)}] {out}: finished before, skipped")
+                summary.append(entry)
+                continue
+            log(f"[{i}/{len(runs)}] {out}: running")
+            out.mkdir(parents=True, exist_ok=True)
+            params = dict(
+                preset=preset,
+                input=config.preprocess.input,
+                unsharp=config.preprocess.unsharp,
+                loss=config.train.loss,
+                deep_supervision=config.model.deep_supervision,
+                seed=config.seed,
+                epochs=epochs,
+                data_root=None if root is None else str(root),
+                out_dir=str(out),
+            )
+            t0 = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(source),
+                    str(out / "experiment.ipynb"),
+                    parameters=params,
+                    kernel_name="python3",
+                    language="python",
+                    cwd=str(Path.cwd()),
+                    progress_bar=False,
+                    log_output=True,
+                )
+                entry["status"] = "done"
+            except Exception as err:  # a failed run must not stop the grid
+                entry["status"] = "failed"
+                entry["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+                log(f"[{i}/{len(runs)}] {out}: FAILED ({entry['error']}); see {out / 'experiment.ipynb'}")
+            entry["seconds"] = round(time.perf_counter() - t0, 1)
+            summary.append(entry)
+    done = sum(e["status"] == "done" for e in summary)
+    skipped = sum(e["status"] == "skipped" for e in summary)
+    failed = [e for e in summary if e["status"] == "failed"]
+    log(f"grid {preset}: {done} run, {skipped} skipped, {len(failed)} failed")
+    for e in failed:
+        log(f"  failed: {e['run_id']}: {e['error']}")
+    return summary

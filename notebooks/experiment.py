@@ -1,0 +1,73 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # One glandseg experiment
+#
+# Trains LinkNet for one configuration of the paper's grid, predicts Test A and Test B,
+# post-processes and evaluates with the GlaS metrics, and writes `record.json` into `out_dir`.
+# Run it with papermill (`glandseg grid` does), e.g.
+#
+# ```bash
+# papermill notebooks/experiment.ipynb out.ipynb -p preset workshop -p loss L3 -p seed 0
+# ```
+#
+# Every stage is skipped when its output exists, so rerunning after an interruption finishes
+# the work.
+
+# %% tags=["parameters"]
+preset = "smoke"
+input = "hematoxylin"
+unsharp = False
+loss = "L3"
+deep_supervision = True
+seed = 0
+epochs = None
+data_root = None
+out_dir = None
+
+# %%
+import json
+
+from glandseg import runner
+from glandseg.config import preset_config
+
+config = preset_config(
+    preset, input=input, unsharp=unsharp, loss=loss, deep_supervision=deep_supervision, seed=seed, epochs=epochs
+)
+if out_dir is None:
+    out_dir = f"results/{preset}/{runner.run_id(config)}"
+print(config.to_json(indent=1))
+
+# %%
+record = runner.run_experiment(config, out_dir, root=data_root)
+
+# %% [markdown]
+# ## Metrics (pooled over each test part, the challenge's figures)
+
+# %%
+from glandseg import figures
+
+figures.metrics_table(record)
+
+# %% [markdown]
+# ## Training curve
+
+# %%
+figures.training_curve(f"{out_dir}/history.csv");
+
+# %% [markdown]
+# ## A few predictions
+
+# %%
+figures.prediction_overlays(record, out_dir, root=data_root, n=3);

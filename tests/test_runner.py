@@ -1,0 +1,100 @@
+"""End-to-end runs of the smoke preset (synthetic data): record, predictions, skip, determinism."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from glandseg import runner
+from glandseg.config import preset_config
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results") / "smoke" / "run"
+    config = preset_config("smoke", seed=0)
+    record = runner.run_experiment(config, out, verbose=0)
+    return config, out, record
+
+
+def test_record_has_the_documented_fields(smoke_run):
+    config, out, record = smoke_run
+    assert set(record) >= {"run_id", "preset", "seed", "config", "metrics", "training", "provenance"}
+    assert record["preset"] == "smoke" and record["seed"] == 0
+    c = record["config"]
+    assert (c["input"], c["unsharp"], c["loss"], c["deep_supervision"]) == ("hematoxylin", False, "L3", True)
+    assert c["train"]["epochs"] == config.train.epochs
+    for split in runner.TEST_SPLITS:
+        pooled = record["metrics"][split]["pooled"]
+        assert set(pooled) >= {"f1", "object_dice", "object_hausdorff", "tp", "fp", "fn", "precision", "recall"}
+        assert 0 <= pooled["f1"] <= 1 and 0 <= pooled["object_dice"] <= 1
+        assert len(record["metrics"][split]["per_image"]) == runner.SYNTHETIC_SIZES[split]
+        assert set(record["metrics"][split]["per_grade"]) <= {"benign", "malignant"}
+    assert record["training"]["epochs"] == config.train.epochs
+    assert {"git_commit", "versions", "backend", "device", "started_utc", "finished_utc"} <= set(record["provenance"])
+    assert json.loads((out / "record.json").read_text())["run_id"] == record["run_id"]
+    assert (out / "history.csv").exists()
+
+
+def test_predictions_are_16_bit_label_maps_at_original_size(smoke_run):
+    config, out, record = smoke_run
+    samples = runner.load_samples(config, "testA")
+    for s in samples:
+        with Image.open(out / "pred" / f"{s.name}.png") as im:
+            assert im.mode in ("I;16", "I")
+            pred = np.asarray(im)
+        assert pred.shape == s.labels.shape
+
+
+def test_rerun_skips_finished_stages(smoke_run):
+    config, out, record = smoke_run
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = runner.run_experiment(config, out, verbose=0)
+    assert again == json.loads((out / "record.json").read_text())
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
+
+
+def test_deleted_predictions_are_redone_without_training(smoke_run, tmp_path):
+    import shutil
+
+    config, out, record = smoke_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "record.json").unlink()
+    shutil.rmtree(copy / "pred")
+    ckpt = (copy / "checkpoint.npz").stat().st_mtime_ns
+    redone = runner.run_experiment(config, copy, verbose=0)
+    assert (copy / "checkpoint.npz").stat().st_mtime_ns == ckpt
+    for split in runner.TEST_SPLITS:
+        assert redone["metrics"][split]["pooled"] == record["metrics"][split]["pooled"]
+
+
+def test_same_seed_same_metrics(smoke_run, tmp_path):
+    config, out, record = smoke_run
+    again = runner.run_experiment(config, tmp_path / "smoke" / "again", verbose=0)
+    for split in runner.TEST_SPLITS:
+        a, b = again["metrics"][split]["pooled"], record["metrics"][split]["pooled"]
+        assert (a["tp"], a["fp"], a["fn"]) == (b["tp"], b["fp"], b["fn"])
+        assert a["object_dice"] == pytest.approx(b["object_dice"], abs=1e-9)
+
+
+def test_folder_of_another_config_fails_before_training(smoke_run):
+    config, out, record = smoke_run
+    other = config.replace(train=config.train.replace(loss="L1"))
+    with pytest.raises(ValueError, match=r"another configuration.*loss"):
+        runner.run_experiment(other, out, verbose=0)
+
+
+def test_missing_glas_data_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLANDSEG_DATA", str(tmp_path / "nowhere"))
+    config = preset_config("workshop")
+    with pytest.raises(FileNotFoundError, match="glandseg download"):
+        runner.run_experiment(config, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_run_id_names_the_grid_point():
+    assert runner.run_id(preset_config("workshop", loss="L1", seed=2)) == "h-L1-s2"
+    assert runner.run_id(preset_config("workshop", unsharp=True, loss="L2")) == "h-usm-L2-s0"
+    assert runner.run_id(preset_config("workshop", input="rgb", deep_supervision=False)) == "rgb-L3-nods-s0"
