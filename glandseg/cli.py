@@ -1,0 +1,271 @@
+"""The ``glandseg`` command line.
+
+Errors raised by glandseg for bad input (ValueError, FileNotFoundError, TypeError) are printed
+as one line on stderr with exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_download(args) -> int:
+    from glandseg import data
+
+    path = data.download(dest=args.dest, source=args.source)
+    print(f"GlaS data is ready in {path}")
+    print(f"Use it with --data {path} or export GLANDSEG_DATA={path}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from glandseg import demo
+
+    demo.run_demo(args.out)
+    return 0
+
+
+_TEST_PARTS = ("testA", "testB")
+_PREDICTION_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def _find_prediction(pred_dir: Path, name: str) -> Path | None:
+    """``PRED_DIR/<name>.png`` (or .tif/.tiff); None when there is none."""
+    found = [pred_dir / f"{name}{ext}" for ext in _PREDICTION_SUFFIXES if (pred_dir / f"{name}{ext}").is_file()]
+    if len(found) > 1:
+        raise ValueError(f"{pred_dir}: both {found[0].name} and {found[1].name} exist; keep one prediction per image.")
+    return found[0] if found else None
+
+
+def _read_label_map(path: Path):
+    """Read a label-map prediction (8/16-bit PNG or TIFF) as an (H, W) integer array.
+
+    Refuses, with one line naming the file, what is not a single-channel integer label map:
+    colour images, binary (1-bit) masks, float images and negative labels. Palette PNGs are read
+    as their indices.
+    """
+    import numpy as np
+
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            arr = np.asarray(tifffile.imread(path))
+            mode = f"TIFF {arr.dtype}"
+        else:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                mode = f"mode {im.mode}"
+                arr = np.asarray(im)
+    except Exception as err:  # Pillow and tifffile raise OSError, ValueError, ... for unreadable files
+        reason = " ".join(str(err).split())  # keep the message on one line
+        raise ValueError(f"{path}: cannot be read as an image ({type(err).__name__}: {reason}).") from None
+    if mode == "mode 1":
+        raise ValueError(
+            f"{path}: is a 1-bit binary mask, not a label map; save each gland with its own integer "
+            "(e.g. skimage.measure.label) as an 8- or 16-bit grey image."
+        )
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{path}: has shape {arr.shape} ({mode}); expected a single-channel label map "
+            "(8- or 16-bit grey, 0 = background, one integer per gland), not a colour image or a stack."
+        )
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"{path}: has {arr.dtype} pixels ({mode}); expected integer labels (0 = background, one "
+            "integer per gland). Threshold and label a probability map before saving it."
+        )
+    if np.issubdtype(arr.dtype, np.signedinteger) and arr.size and arr.min() < 0:
+        raise ValueError(f"{path}: has negative labels (min {arr.min()}); expected 0 and positive integers.")
+    return arr
+
+
+def _format_part(part: str, result: dict) -> str:
+    """The table printed for one test part: all images, then each grade."""
+    head = (
+        f"{'':<10} {'images':>6} {'F1':>7} {'precision':>9} {'recall':>7} "
+        f"{'obj. Dice':>9} {'obj. Hausdorff':>14} {'TP':>5} {'FP':>5} {'FN':>5}"
+    )
+
+    def row(label, r, n):
+        return (
+            f"{label:<10} {n:>6} {r['f1']:>7.3f} {r['precision']:>9.3f} {r['recall']:>7.3f} "
+            f"{r['object_dice']:>9.3f} {r['object_hausdorff']:>14.2f} {r['tp']:>5} {r['fp']:>5} {r['fn']:>5}"
+        )
+
+    lines = [f"{part}: {result['n_images']} images, {result['aggregate']} over all glands of the part", head]
+    lines.append(row("all", result, result["n_images"]))
+    for grade, r in result.get("per_grade", {}).items():
+        lines.append(row(str(grade), r, r["n_images"]))
+    return "\n".join(lines)
+
+
+def _cmd_evaluate(args) -> int:
+    import csv
+    import json
+
+    from glandseg import data, metrics
+
+    pred_dir = Path(args.pred_dir)
+    if not pred_dir.is_dir():
+        raise FileNotFoundError(f"prediction folder {pred_dir} does not exist.")
+    root = data.data_root(args.data)
+    parts = _TEST_PARTS if args.split == "all" else (args.split,)
+    results = {}
+    for part in parts:
+        samples = data.load_split(part, root)
+        paths = {s.name: _find_prediction(pred_dir, s.name) for s in samples}
+        missing = [name for name, path in paths.items() if path is None]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} of {len(samples)} {part} predictions are missing in {pred_dir}, first "
+                f"{missing[0]}.png (expected one label map per image, named like {samples[0].name}.png, "
+                ".tif or .tiff)."
+            )
+        segs = []
+        for s in samples:
+            seg = _read_label_map(paths[s.name])
+            if seg.shape != s.labels.shape:
+                raise ValueError(
+                    f"{paths[s.name]}: is {seg.shape[1]}x{seg.shape[0]} (width x height) but the ground "
+                    f"truth of {s.name} is {s.labels.shape[1]}x{s.labels.shape[0]}; predictions must have "
+                    "the size of the original image."
+                )
+            segs.append(seg)
+        results[part] = metrics.evaluate(
+            segs, [s.labels for s in samples], names=[s.name for s in samples], grades=[s.grade for s in samples]
+        )
+        print(_format_part(part, results[part]))
+        print()
+    if args.per_image is not None:
+        args.per_image.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.per_image, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["part", "name", "grade", *metrics.METRIC_KEYS])
+            for part, result in results.items():
+                for r in result["per_image"]:
+                    writer.writerow([part, r["name"], r["grade"], *(r[k] for k in metrics.METRIC_KEYS)])
+        print(f"per-image figures: {args.per_image}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        record = {"pred_dir": str(pred_dir), "data": str(root), "parts": results}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")  # an infinite Hausdorff is Infinity
+        print(f"all figures: {args.json}")
+    return 0
+
+
+def _grid_axes_args(p):
+    p.add_argument("--preset", required=True, help="paper, cpu, workshop or smoke")
+    p.add_argument("--data", type=Path, default=None, help="GlaS folder (default: GLANDSEG_DATA or the user data dir)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+
+
+def _set_backend(backend):
+    import os
+
+    if backend:
+        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
+            raise ValueError(f"Keras was already imported with another backend; set KERAS_BACKEND={backend} instead")
+        os.environ["KERAS_BACKEND"] = backend
+
+
+def _cmd_run(args) -> int:
+    _set_backend(args.backend)
+    from glandseg import runner
+    from glandseg.config import preset_config
+
+    axes = runner.parse_config_name(args.config)
+    config = preset_config(args.preset, seed=args.seed, epochs=args.epochs, **axes)
+    out = args.out or Path(args.results) / args.preset / runner.run_id(config)
+    record = runner.run_experiment(config, out, root=args.data)
+    for split in runner.TEST_SPLITS:
+        p = record["metrics"][split]["pooled"]
+        print(
+            f"{split}: F1 {p['f1']:.3f}  object Dice {p['object_dice']:.3f}  "
+            f"object Hausdorff {p['object_hausdorff']:.2f}  (TP {p['tp']}, FP {p['fp']}, FN {p['fn']})"
+        )
+    print(f"record: {Path(out) / 'record.json'}")
+    return 0
+
+
+def _cmd_grid(args) -> int:
+    _set_backend(args.backend)
+    from glandseg import runner
+
+    configs = args.configs or list(runner.PAPER_GRID)
+    summary = runner.run_grid(
+        args.preset, configs, args.seeds, results_dir=args.results, root=args.data, backend=args.backend, epochs=args.epochs
+    )
+    return 1 if any(e["status"] == "failed" for e in summary) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glandseg", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("download", help="fetch or import the GlaS data and verify every file")
+    p.add_argument("--dest", type=Path, default=None, help="where to put the data (default: user data dir)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="a GlaS zip or folder you already have (e.g. the Kaggle mirror) instead of downloading",
+    )
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("demo", help="the whole pipeline on synthetic data in a few minutes")
+    p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default: demo)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="GlaS object F1, object Dice and object Hausdorff of label-map predictions",
+        description="Score label-map predictions (PNG or TIFF, 8 or 16 bit, 0 = background, one integer "
+        "per gland, named like the ground truth: testA_1.png) with the GlaS challenge metrics, pooled "
+        "over each test part and per grade.",
+    )
+    p.add_argument("pred_dir", type=Path, metavar="PRED_DIR", help="folder of predicted label maps")
+    p.add_argument("--split", choices=(*_TEST_PARTS, "all"), default="all", help="test part(s) to score (default: all)")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR", help="GlaS data folder (default: GLANDSEG_DATA or user data dir)")
+    p.add_argument("--per-image", type=Path, default=None, metavar="FILE.csv", help="write one CSV row per image")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write all figures as JSON")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("run", help="train and evaluate one configuration (no papermill)")
+    _grid_axes_args(p)
+    p.add_argument("--config", default="h-L3", help="grid point, {h|rgb}[-usm]-{L1|L2|L3}[-nods] (default h-L3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (default: RESULTS/PRESET/RUN_ID)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("grid", help="run configurations x seeds through the experiment notebook (papermill)")
+    _grid_axes_args(p)
+    p.add_argument("--configs", nargs="+", default=None, help="grid points (default: the paper's six)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.set_defaults(func=_cmd_grid)
+
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"glandseg {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"glandseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
