@@ -154,7 +154,10 @@ def pipeline_figure(image, h_channel, sharpened, prob, instances, path=None):
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.6), constrained_layout=True)
     for ax, (title, img, cmap) in zip(axes, panels):
-        ax.imshow(img, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None)
+        # The H channel occupies the low end of its fixed [0, 1] scale (a property of the
+        # stain, kept on purpose); stretch the display to its 99.5th percentile to show it.
+        vmax = 1 if cmap == "magma" else (max(float(np.percentile(img, 99.5)), 1e-6) if cmap else None)
+        ax.imshow(img, cmap=cmap, vmin=0 if cmap else None, vmax=vmax)
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
     if path is not None:
