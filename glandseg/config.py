@@ -392,10 +392,12 @@ class ExperimentConfig(_ConfigMixin):
         return _with_grid(base, **grid)
 
 
-#: Epoch counts of the CPU presets, fixed from the step time measured on the 2-core machine
-#: (see the book's Reproduce page and the closing notes of the experiments issue).
-CPU_EPOCHS = 12
-WORKSHOP_EPOCHS = 3
+#: Epoch counts of the CPU presets. One epoch of random crops is 80 x 13 x 4 = 4160 crops of
+#: 256x192. Estimated from a step time of 2.5 s per batch of 8 (fp32, measured by
+#: ``benchmarks/train_step.py`` with the other core busy): about 10-13 minutes per epoch on
+#: two cores. Still to be confirmed by timed workshop runs on GlaS.
+CPU_EPOCHS = 4
+WORKSHOP_EPOCHS = 1
 
 PRESETS = ("paper", "cpu", "workshop", "smoke")
 
