@@ -122,12 +122,16 @@ def _evaluate_split(samples, pred_dir: Path) -> dict:
     names = [s.name for s in samples]
     grades = [s.grade for s in samples] if all(s.grade for s in samples) else None
     pooled = metrics.evaluate(segs, gts, aggregate="pooled", names=names, grades=grades)
-    per_image_mean = metrics.evaluate(segs, gts, aggregate="image")
-    keys = ("f1", "precision", "recall", "object_dice", "object_hausdorff", "tp", "fp", "fn")
+    keys = metrics.METRIC_KEYS
+    rows = pooled["per_image"]
+    # The per-image mean follows from the per-image table (as evaluate(aggregate="image")
+    # computes it: mean of each image's figures, counts summed) without a second evaluation.
+    image_mean = {k: float(np.mean([r[k] for r in rows])) for k in keys[:5]}
+    image_mean.update({k: pooled[k] for k in ("tp", "fp", "fn")})
     out = {
         "pooled": {k: pooled[k] for k in keys},
-        "image_mean": {k: per_image_mean[k] for k in keys if k in per_image_mean},
-        "per_image": pooled.get("per_image", []),
+        "image_mean": image_mean,
+        "per_image": rows,
     }
     if grades is not None:
         out["per_grade"] = pooled.get("per_grade", {})
