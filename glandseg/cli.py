@@ -32,8 +32,12 @@ _PREDICTION_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 def _find_prediction(pred_dir: Path, name: str) -> Path | None:
-    """``PRED_DIR/<name>.png`` (or .tif/.tiff); None when there is none."""
-    found = [pred_dir / f"{name}{ext}" for ext in _PREDICTION_SUFFIXES if (pred_dir / f"{name}{ext}").is_file()]
+    """``PRED_DIR/<name>.png`` or ``<name>_labels.png`` (as ``glandseg run`` writes them), or
+    .tif/.tiff; None when there is none."""
+    from glandseg.runner import PRED_SUFFIX
+
+    stems = (name, f"{name}{PRED_SUFFIX}")
+    found = [pred_dir / f"{stem}{ext}" for stem in stems for ext in _PREDICTION_SUFFIXES if (pred_dir / f"{stem}{ext}").is_file()]
     if len(found) > 1:
         raise ValueError(f"{pred_dir}: both {found[0].name} and {found[1].name} exist; keep one prediction per image.")
     return found[0] if found else None

@@ -129,7 +129,7 @@ def prediction_overlays(record: dict, run_dir, *, root=None, n=3, split="testA",
         _, axes = plt.subplots(1, len(picks), figsize=(4 * len(picks), 3), constrained_layout=True)
     for ax, row in zip(np.atleast_1d(axes), picks):
         sample = samples[row["name"]]
-        with Image.open(Path(run_dir) / "pred" / f"{row['name']}.png") as im:
+        with Image.open(runner.prediction_path(run_dir, row["name"])) as im:
             seg = np.asarray(im).astype(np.int32)
         ax.imshow(overlay(sample.image, seg, sample.labels))
         title = row["name"]

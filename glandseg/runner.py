@@ -9,7 +9,7 @@ stage          output                                      skipped when
 config         ``config.json``                             (checked: must equal the config)
 train          ``checkpoint.npz``, ``best.weights.h5``,    ``training.json`` exists (training
                ``history.csv``, ``training.json``          itself resumes per epoch)
-predict        ``pred/<split>_<i>.png`` (16-bit labels)    every prediction of a split exists
+predict        ``pred/<split>_<i>_labels.png`` (16-bit)    every prediction of a split exists
 evaluate       ``record.json``                             ``record.json`` exists
 =============  ==========================================  ==================================
 """
@@ -85,6 +85,22 @@ def _diff(a: dict, b: dict, prefix="") -> str:
     return ""
 
 
+#: Predicted label maps are saved as ``pred/<name>_labels.png``: the suffix keeps them apart from
+#: the GlaS files themselves (``testA_1.png`` is a dataset image, which must never be committed).
+PRED_SUFFIX = "_labels"
+
+
+def prediction_path(run_dir, name: str) -> Path:
+    """Path of the predicted label map of test image ``name`` in a run folder.
+
+    Examples
+    --------
+    >>> prediction_path("results/workshop/h-L3-s0", "testA_1").as_posix()
+    'results/workshop/h-L3-s0/pred/testA_1_labels.png'
+    """
+    return Path(run_dir) / "pred" / f"{name}{PRED_SUFFIX}.png"
+
+
 def _save_label_png(path: Path, labels: np.ndarray) -> None:
     from PIL import Image
 
@@ -111,13 +127,13 @@ def _predict_split(model, config, split, samples, out_dir, cache_dir, root):
     probs = predict.predict_proba(model, prepared["x"], batch_size=config.train.batch_size // 2 or 1)
     for sample, prob in zip(samples, probs):
         seg = postprocess.to_instances(prob, sample.labels.shape, config.postprocess)
-        _save_label_png(pred_dir / f"{sample.name}.png", seg)
+        _save_label_png(prediction_path(out_dir, sample.name), seg)
 
 
 def _evaluate_split(samples, pred_dir: Path) -> dict:
     from glandseg import metrics
 
-    segs = [_read_label_png(pred_dir / f"{s.name}.png") for s in samples]
+    segs = [_read_label_png(pred_dir / f"{s.name}{PRED_SUFFIX}.png") for s in samples]
     gts = [s.labels for s in samples]
     names = [s.name for s in samples]
     grades = [s.grade for s in samples] if all(s.grade for s in samples) else None
@@ -199,7 +215,7 @@ def run_experiment(config: ExperimentConfig, out_dir, *, root=None, epochs=None,
 
     for split in TEST_SPLITS:
         names = [s.name for s in samples[split]]
-        if all((out_dir / "pred" / f"{n}.png").exists() for n in names):
+        if all(prediction_path(out_dir, n).exists() for n in names):
             continue
         if model is None:
             model = train_lib.load_trained(config, out_dir)

@@ -195,3 +195,23 @@ def test_real_test_b_against_itself(glas_root, tmp_path, capsys):
     assert (r["f1"], r["object_dice"], r["object_hausdorff"]) == (1.0, 1.0, 0.0)
     assert set(r["per_grade"]) == {"benign", "malignant"}
     assert len(r["per_image"]) == 20
+
+
+def test_reads_the_runners_labels_suffix(fake_data, tmp_path, capsys):
+    # glandseg run writes pred/testA_1_labels.png; evaluate must score such a folder as it is
+    pred = tmp_path / "pred"
+    for name, labels, _ in PARTS["testA"]:
+        _write(pred, f"{name}_labels", labels, "png16")
+    rc = cli.main(["evaluate", str(pred), "--split", "testA", "--data", str(tmp_path / "d")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert out.splitlines()[2].split()[:4] == ["all", "2", "1.000", "1.000"]
+
+
+def test_plain_and_labels_names_for_one_image_are_ambiguous(fake_data, tmp_path, capsys):
+    pred = tmp_path / "pred"
+    _perfect(pred, "testA")
+    name, labels, _ = PARTS["testA"][0]
+    _write(pred, f"{name}_labels", labels)
+    err = _one_line_error(capsys, cli.main(["evaluate", str(pred), "--split", "testA", "--data", str(tmp_path / "d")]))
+    assert "testA_1.png and testA_1_labels.png" in err

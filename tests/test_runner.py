@@ -41,7 +41,7 @@ def test_predictions_are_16_bit_label_maps_at_original_size(smoke_run):
     config, out, record = smoke_run
     samples = runner.load_samples(config, "testA")
     for s in samples:
-        with Image.open(out / "pred" / f"{s.name}.png") as im:
+        with Image.open(runner.prediction_path(out, s.name)) as im:
             assert im.mode in ("I;16", "I")
             pred = np.asarray(im)
         assert pred.shape == s.labels.shape
