@@ -96,12 +96,17 @@ def _device(backend: str | None) -> str:
 def provenance(started_utc: str | None = None) -> dict:
     """Where and how a result was made: git commit, dirty flag, versions, backend, device, time.
 
-    ``dirty`` is True when tracked files differ from the commit (results folders excluded,
-    since a run writes there itself).
+    ``dirty`` is True when the code that makes results (the package, the notebooks and
+    ``pyproject.toml``) differs from the commit; ``dirty_files`` names those files. Changes to
+    the book or the tests do not make a result dirty. ``load_avg`` is the machine's 1, 5 and
+    15 minute load average at the end: on a shared machine it tells how far timings are from
+    an idle one (a 2-core machine training alone shows about 2).
     """
     here = Path(__file__).resolve().parent
     commit = _git("rev-parse", "HEAD", cwd=here)
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results", cwd=here.parent)
+    status = _git(
+        "status", "--porcelain", "--untracked-files=no", "--", "glandseg", "notebooks", "pyproject.toml", cwd=here.parent
+    )
     versions = {}
     for name in _PACKAGES:
         try:
@@ -115,12 +120,14 @@ def provenance(started_utc: str | None = None) -> dict:
     return {
         "git_commit": commit,
         "dirty": bool(status) if status is not None else None,
+        "dirty_files": sorted(line.split(maxsplit=1)[1] for line in status.splitlines()) if status else [],
         "versions": versions,
         "backend": backend,
         "device": _device(backend),
         "platform": platform.platform(),
         "started_utc": started_utc or _utc_now(),
         "finished_utc": _utc_now(),
+        "load_avg": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 
 

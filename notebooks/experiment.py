@@ -35,6 +35,7 @@ seed = 0
 epochs = None
 data_root = None
 out_dir = None
+verbose = 2  # one line per epoch: a per-step progress bar fills an executed notebook with thousands of outputs
 
 # %%
 import json
@@ -50,7 +51,7 @@ if out_dir is None:
 print(config.to_json(indent=1))
 
 # %%
-record = runner.run_experiment(config, out_dir, root=data_root)
+record = runner.run_experiment(config, out_dir, root=data_root, verbose=verbose)
 
 # %% [markdown]
 # ## Metrics (pooled over each test part, the challenge's figures)
@@ -70,4 +71,5 @@ figures.training_curve(f"{out_dir}/history.csv");
 # ## A few predictions
 
 # %%
-figures.prediction_overlays(record, out_dir, root=data_root, n=3);
+# two overlays only: they are derived from GlaS images, and executed notebooks are committed
+figures.prediction_overlays(record, out_dir, root=data_root, n=2);

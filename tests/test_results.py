@@ -70,3 +70,16 @@ def test_provenance_names_the_commit():
     assert {"git_commit", "dirty", "versions", "backend", "device", "started_utc", "finished_utc"} <= set(prov)
     assert "numpy" in prov["versions"] and "python" in prov["versions"]
     assert prov["finished_utc"].endswith("Z")
+
+
+def test_provenance_dirty_files_are_the_changed_code_files_only():
+    root = Path(results.__file__).resolve().parents[1]
+    out = subprocess.run(["git", "diff", "HEAD", "--name-only"], capture_output=True, text=True, cwd=root)
+    if out.returncode != 0:
+        pytest.skip("not a git checkout")
+    changed = set(out.stdout.split())
+    code = {f for f in changed if f.startswith(("glandseg/", "notebooks/")) or f == "pyproject.toml"}
+    prov = results.provenance()
+    assert set(prov["dirty_files"]) == code
+    assert prov["dirty"] == bool(code)
+    assert len(prov["load_avg"]) == 3 and all(v >= 0 for v in prov["load_avg"])
