@@ -1,36 +1,53 @@
 # Every target that needs Python creates or reuses .venv in the repo root, so each README
-# command works on a fresh machine. The stamp is redone when pyproject.toml changes.
+# command works on a fresh machine. The stamp is redone when pyproject.toml changes; one venv
+# (glandseg[dev,book]) serves the tests, the demo and the book.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.glandseg-installed
 PYTEST := $(PY) -m pytest
+CHROMIUM ?= chromium
 
-.PHONY: help venv test test-fast demo clean
+.PHONY: help venv test test-fast demo book check-book clean
 
 help:
-	@echo "make demo       whole pipeline on synthetic data (< 3 min), figure in demo/"
-	@echo "make test       full test suite (TensorFlow, then model/loss tests on JAX)"
+	@echo "make book       build the companion book (runs its pages): _build/html/index.html"
+	@echo "make test       full test suite (TensorFlow, then model/loss tests on JAX), then the book and its browser check"
 	@echo "make test-fast  skip tests marked slow"
-	@echo "make venv       create .venv and install glandseg[dev]"
+	@echo "make demo       whole pipeline on synthetic data (< 3 min), figure in demo/"
+	@echo "make check-book open every page of the built book in headless Chromium (installs chromium if missing)"
+	@echo "make venv       create .venv and install glandseg[dev,book]"
+	@echo "make clean      remove demo output, the built book and caches"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,book]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PYTEST) --durations=15
+	KERAS_BACKEND=tensorflow $(PYTEST) --durations=15 -m "not book"
 	KERAS_BACKEND=jax $(PYTEST) tests/test_model.py tests/test_losses.py tests/test_train.py -k "not resumes"
+	$(MAKE) book
+	$(MAKE) check-book
 
 test-fast: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow"
+	KERAS_BACKEND=tensorflow $(PYTEST) -m "not slow and not book"
 
 demo: $(STAMP)
 	$(VENV)/bin/glandseg demo --out demo
 
+# The book's pages are executed at every build (they read results/, they never train).
+book: $(STAMP)
+	KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/jupyter-book build . -W -n --keep-going
+	test -f _build/html/index.html
+
+# Debian's chromium, driven by Python playwright (no browser download); needs `make book` first.
+check-book: $(STAMP)
+	command -v $(CHROMIUM) >/dev/null || (apt-get update && apt-get install -y chromium)
+	GLANDSEG_REQUIRE_BOOK=1 $(PYTEST) -m book tests/test_book.py
+
 clean:
-	rm -rf demo .pytest_cache .hypothesis build *.egg-info
+	rm -rf demo _build .pytest_cache .hypothesis build *.egg-info
