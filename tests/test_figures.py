@@ -55,3 +55,63 @@ def test_pipeline_figure_writes_png(tmp_path):
     figures.pipeline_figure(image, h, h, rng.random((32, 48)), labels, path=tmp_path / "f.png")
     with Image.open(tmp_path / "f.png") as im:
         assert im.size[0] > im.size[1] > 100
+
+
+# -- analysis tables and figures -----------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from glandseg import analysis  # noqa: E402
+
+
+def test_comparison_table_shows_paper_figures_and_not_run_yet():
+    table = figures.comparison_table(analysis.results_table([], "testB"), caption="Table 2")
+    md = table.to_markdown()
+    assert md.count("\n") == 1 + len(analysis.CONFIG_ORDER)
+    assert "| H + L1 | 0.73 | not run yet | not run yet | 0.82 | not run yet | not run yet | 109.72 |" in md
+    html = table._repr_html_()
+    assert "<caption>Table 2</caption>" in html and html.count("<tr>") == 1 + len(analysis.CONFIG_ORDER)
+
+
+def test_claims_table_and_difference_plot_without_records():
+    rows = analysis.claims([])
+    table = figures.claims_table(rows)
+    assert len(table.rows) == sum(len(c["comparisons"]) for c in rows)
+    assert table.rows[3][2] == "-0.073" and table.rows[3][-1] == "not run yet"
+    ax = figures.difference_plot(rows)
+    assert [t.get_text() for t in ax.texts].count("not run yet") == len(table.rows)
+
+
+def test_grade_bars_draw_one_bar_per_config_and_grade():
+    interval = analysis.Interval(0.5, 0.4, 0.6)
+    rows = [{"method": m, "grade": g, "f1_mean": 0.5, "f1_interval": interval if g == "benign" else None}
+            for m in ("H + L1", "H + L3") for g in ("benign", "malignant")]
+    ax = figures.grade_bars(rows)
+    assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_xticklabels()] == ["H + L1", "H + L3"]
+    assert figures.grade_bars([]).texts[0].get_text() == "not run yet"
+
+
+def test_label_maps_figure_names_every_object():
+    gt = np.zeros((6, 8), int)
+    gt[1:4, 1:4] = 1
+    seg = np.zeros((6, 8), int)
+    seg[1:4, 2:5] = 7
+    ax = figures.label_maps_figure(seg, gt)
+    assert sorted(t.get_text() for t in ax.texts) == ["G1", "S7"]
+
+
+def test_metrics_benchmark_table_reads_the_committed_record():
+    path = sorted((Path(__file__).parents[1] / "benchmarks" / "results").glob("metrics-*.json"))[-1]
+    table = figures.metrics_benchmark_table(path)
+    assert table.columns[0] == "family" and len(table.rows) >= 1
+    assert all(row[5] == 0 for row in table.rows)  # no count mismatch with the reference
+
+
+def test_training_curves_and_protocol_table(tmp_path):
+    assert figures.training_curves([{"_path": str(tmp_path / "r" / "record.json")}]) is None
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "history.csv").write_text("epoch,loss,val_loss\n1,-3.0,-2.5\n2,-4.0,-3.5\n")
+    fig = figures.training_curves([{"_path": str(tmp_path / "r" / "record.json"), "run_id": "h-L3-s0"}])
+    assert fig.axes[0].get_title().startswith("h-L3-s0")
+    table = figures.protocol_table({"a": {"size": "288x192", "epochs": 5, "seconds": None}})
+    assert table.rows == [["input size (W x H)", "288x192"], ["epochs", 5]]

@@ -1,0 +1,947 @@
+"""Analysis of results records: bootstrap intervals, the paper's tables and claims, grades.
+
+Everything the book says about measured results is computed here from ``record.json`` files
+(see :mod:`glandseg.results`), so a page only calls a function and draws.
+
+Uncertainty
+-----------
+The test parts are small (Test A: 60 images, Test B: 20), so a pooled figure depends on which
+images happened to be drawn. Every interval here is a **percentile bootstrap over test
+images**: the images of a part are resampled with replacement and the *pooled* metric (the
+challenge's figure, :func:`glandseg.metrics.evaluate` with ``aggregate="pooled"``) is computed
+again from the resampled images, ``n_boot`` times; the interval runs between the
+``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of those values (no interpolation, so an
+infinite Hausdorff distance stays infinite instead of turning into NaN).
+
+- **Pooled figures from per-image pieces.** Pooled F1 needs only each image's TP, FP and FN,
+  which every record's per-image table holds. Pooled object Dice and Hausdorff weight every
+  object by its area over *all* objects of the part, so each image contributes the sums
+  :data:`POOLING_KEYS` (areas of its segmented and ground-truth objects, and those areas times
+  each object's Dice or Hausdorff value). Records do not store these sums; :func:`add_pooling_pieces`
+  computes them from a run's saved predictions and the ground truth.
+- **Several seeds.** A configuration run with several seeds is summarised by the mean over
+  seeds of the pooled metric. Its interval resamples the test images *jointly* for all seeds
+  (the same resampled images for every seed) and takes the mean over seeds in each resample:
+  it is the test-set sampling uncertainty of the seed-averaged figure. The spread between seeds
+  is reported separately, as the sample standard deviation.
+- **Differences** between two configurations (:func:`bootstrap_difference`, :func:`claims`) are
+  paired: both are evaluated on the same resampled images, and when both were run with some
+  common seeds only those seeds are used, so a difference of a configuration with itself is
+  exactly zero in every resample.
+
+References
+----------
+.. [1] B. Efron and R. J. Tibshirani, *An Introduction to the Bootstrap*, Chapman & Hall (1993),
+       ch. 13 (percentile intervals).
+.. [2] K. Sirinukunwattana et al., "Gland segmentation in colon histology images: The GlaS
+       challenge contest", Medical Image Analysis 35 (2017) 489-502.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from glandseg import metrics, results
+
+__all__ = [
+    "CONFIG_ORDER",
+    "POOLING_KEYS",
+    "VERDICTS",
+    "Interval",
+    "add_pooling_pieces",
+    "best_run",
+    "bootstrap_ci",
+    "bootstrap_difference",
+    "bootstrap_mean_ci",
+    "claims",
+    "format_interval",
+    "grade_table",
+    "object_table",
+    "open_choices",
+    "pooled_metric",
+    "pooling_pieces",
+    "presets",
+    "protocol",
+    "results_table",
+]
+
+#: Row order of the results tables: the paper's six configurations (Tables 1-2), then the two
+#: ablations of the paper's best (RGB input, no deep supervision). Labels as
+#: :func:`glandseg.results.config_label` writes them.
+CONFIG_ORDER = (
+    "H + L1",
+    "H + L2",
+    "H + L3",
+    "H + unsharp + L1",
+    "H + unsharp + L2",
+    "H + unsharp + L3",
+    "RGB + L3",
+    "H + L3 (no deep sup.)",
+)
+
+#: Per-image sums from which pooled object Dice and Hausdorff follow: total area (pixels) of
+#: the segmented and of the ground-truth objects, and sum over those objects of area x Dice
+#: (or area x Hausdorff distance) with each object's partner.
+POOLING_KEYS = (
+    "seg_area_px",
+    "gt_area_px",
+    "seg_dice_x_area",
+    "gt_dice_x_area",
+    "seg_hausdorff_x_area",
+    "gt_hausdorff_x_area",
+)
+
+#: Verdicts of :func:`claims`.
+VERDICTS = ("holds", "does not hold", "inconclusive", "not run yet")
+
+NOT_RUN = "not run yet"
+_BOOTSTRAP_METRICS = ("f1", "precision", "recall", "object_dice", "object_hausdorff")
+_DIGITS = {"f1": 3, "precision": 3, "recall": 3, "object_dice": 3, "object_hausdorff": 2}
+#: +1 where a larger value is better, -1 where a smaller one is.
+_BETTER = {"f1": 1, "precision": 1, "recall": 1, "object_dice": 1, "object_hausdorff": -1}
+
+
+class Interval(NamedTuple):
+    """A point estimate with a bootstrap interval: ``(estimate, low, high)``."""
+
+    estimate: float
+    low: float
+    high: float
+
+
+# --------------------------------------------------------------------------------------------
+# Per-image pieces
+# --------------------------------------------------------------------------------------------
+
+
+def pooling_pieces(seg, gt) -> dict:
+    """The per-image sums from which pooled object Dice and Hausdorff follow.
+
+    Parameters
+    ----------
+    seg : (H, W) array_like of int
+        Segmented objects (0 = background, one positive integer per object).
+    gt : (H, W) array_like of int
+        Ground-truth objects, labelled the same way.
+
+    Returns
+    -------
+    pieces : dict
+        The :data:`POOLING_KEYS` (float) plus ``tp``, ``fp``, ``fn`` (int).
+
+    Raises
+    ------
+    ValueError
+        If a map is not a 2-D non-negative integer label map, or the shapes differ.
+
+    Notes
+    -----
+    With ``a_i = |S_i|``, ``b_j = |G_j|`` and ``D``, ``H`` each object's Dice and Hausdorff
+    with its partner (as in :func:`glandseg.metrics.object_dice`), an image gives
+    ``seg_area_px = sum a_i``, ``seg_dice_x_area = sum a_i D_i``, and so on; over a part,
+    ``Dice_obj = 1/2 [sum seg_dice_x_area / sum seg_area_px + sum gt_dice_x_area / sum gt_area_px]``.
+    The per-object values are those of :mod:`glandseg.metrics` itself, so the pooled figures
+    agree with :func:`glandseg.metrics.evaluate` to rounding.
+
+    Examples
+    --------
+    >>> gt = np.zeros((5, 5), int); gt[:, :4] = 1
+    >>> seg = np.zeros((5, 5), int); seg[:, :2] = 1; seg[:, 2:] = 2
+    >>> p = pooling_pieces(seg, gt)
+    >>> p["seg_area_px"], p["gt_area_px"], round(p["seg_dice_x_area"], 4), round(p["gt_dice_x_area"], 4)
+    (25.0, 20.0, 15.2381, 13.3333)
+    """
+    stats = metrics._image_stats(*metrics._check_pair(seg, gt))
+    return {
+        "tp": stats.tp,
+        "fp": stats.fp,
+        "fn": stats.fn,
+        "seg_area_px": float(stats.seg_area.sum()),
+        "gt_area_px": float(stats.gt_area.sum()),
+        "seg_dice_x_area": float(np.dot(stats.seg_area, stats.seg_dice)),
+        "gt_dice_x_area": float(np.dot(stats.gt_area, stats.gt_dice)),
+        "seg_hausdorff_x_area": float(np.dot(stats.seg_area, stats.seg_hausdorff)) if stats.seg_area.size else 0.0,
+        "gt_hausdorff_x_area": float(np.dot(stats.gt_area, stats.gt_hausdorff)) if stats.gt_area.size else 0.0,
+    }
+
+
+def add_pooling_pieces(records, *, root=None) -> list[dict]:
+    """Copies of ``records`` whose per-image rows carry :data:`POOLING_KEYS`, where possible.
+
+    For each record, the predicted label maps saved in its run folder
+    (``pred/<name>_labels.png``, next to ``record.json``) are compared again with the ground
+    truth (:func:`glandseg.runner.load_samples`). A record whose predictions or data are
+    missing is returned unchanged (its F1 intervals still follow from TP, FP and FN).
+
+    Parameters
+    ----------
+    records : list of dict
+        As returned by :func:`glandseg.results.load_records` (each with ``_path``).
+    root : path, optional
+        GlaS folder (default: :func:`glandseg.data.data_root`).
+
+    Returns
+    -------
+    records : list of dict
+        New dicts; ``record["_pieces"]`` is True where the pieces were added, else the reason
+        (a str) they could not be.
+    """
+    from glandseg import runner
+    from glandseg.config import ExperimentConfig
+
+    out = []
+    cached: dict = {}
+    for rec in records:
+        try:
+            out.append({**rec, "metrics": _with_pieces(rec, cached, root, runner, ExperimentConfig), "_pieces": True})
+        except (FileNotFoundError, ValueError, KeyError) as err:
+            out.append({**rec, "_pieces": f"{type(err).__name__}: {err}"})
+    return out
+
+
+def _with_pieces(rec, cached, root, runner, config_cls) -> dict:
+    """A record's metrics with the pooling pieces added to every per-image row."""
+    if not rec.get("_path"):
+        raise FileNotFoundError("the record has no _path (load it with results.load_records)")
+    run_dir = Path(rec["_path"]).parent
+    fields = config_cls.__dataclass_fields__
+    config = config_cls.from_dict({k: v for k, v in rec["config"].items() if k in fields})
+    new = {}
+    for split, m in rec.get("metrics", {}).items():
+        key = (config.data, config.seed if config.data == "synthetic" else None, split)
+        if key not in cached:
+            cached[key] = {s.name: s.labels for s in runner.load_samples(config, split, root)}
+        gts = cached[key]
+        rows = []
+        for row in m.get("per_image", []):
+            path = runner.prediction_path(run_dir, row["name"])
+            if not path.exists():
+                raise FileNotFoundError(f"{path} is missing")
+            rows.append({**row, **pooling_pieces(runner._read_label_png(path), gts[row["name"]])})
+        new[split] = {**m, "per_image": rows}
+    return new
+
+
+# --------------------------------------------------------------------------------------------
+# Pooled figures and the bootstrap
+# --------------------------------------------------------------------------------------------
+
+
+def _check_metric(metric: str, rows) -> None:
+    if metric not in _BOOTSTRAP_METRICS:
+        raise ValueError(f"metric must be one of {_BOOTSTRAP_METRICS}. Received: metric={metric!r}")
+    need = ("tp", "fp", "fn") if metric in ("f1", "precision", "recall") else POOLING_KEYS
+    for row in rows:
+        missing = [k for k in need if k not in row]
+        if missing:
+            raise ValueError(
+                f"per-image row {row.get('name', '?')!r} lacks {', '.join(missing)}, needed to pool {metric}. "
+                "Add them with glandseg.analysis.add_pooling_pieces (needs the run's predictions and the data)."
+            )
+
+
+def _matrix(rows, keys) -> np.ndarray:
+    return np.array([[float(r[k]) for k in keys] for r in rows], dtype=np.float64).reshape(len(rows), len(keys))
+
+
+def _weighted_sum(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``weights @ values`` where an infinite value counts only when its weight is positive."""
+    finite = np.isfinite(values)
+    out = weights[:, finite] @ values[finite]
+    if not finite.all():
+        out = np.where((weights[:, ~finite] > 0).any(axis=1), np.inf, out)
+    return out
+
+
+def _pooled(rows, metric: str, weights: np.ndarray) -> np.ndarray:
+    """Pooled ``metric`` of ``rows`` for each row of ``weights`` ((B, n) image counts): (B,)."""
+    if metric in ("f1", "precision", "recall"):
+        tp, fp, fn = (weights @ _matrix(rows, ("tp", "fp", "fn"))).T
+        empty = tp + fp + fn == 0
+        num, den = {"f1": (2 * tp, 2 * tp + fp + fn), "precision": (tp, tp + fp), "recall": (tp, tp + fn)}[metric]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1), np.where(empty, 1.0, 0.0))
+    kind = metric.split("_")[1]  # "dice" or "hausdorff"
+    area = weights @ _matrix(rows, ("seg_area_px", "gt_area_px"))
+    total = np.zeros(weights.shape[0])
+    for side, col in (("seg", 0), ("gt", 1)):
+        s = _weighted_sum(weights, _matrix(rows, (f"{side}_{kind}_x_area",))[:, 0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total += np.where(area[:, col] > 0, s / np.where(area[:, col] > 0, area[:, col], 1), 0.0)
+    both_empty = (area == 0).all(axis=1)
+    return np.where(both_empty, 1.0 if kind == "dice" else 0.0, total / 2.0)
+
+
+def pooled_metric(per_image_rows, metric: str) -> float:
+    """The pooled (challenge-style) ``metric`` of a test part from its per-image rows.
+
+    Parameters
+    ----------
+    per_image_rows : list of dict
+        One row per image, as in a record's ``metrics[split]["per_image"]``: ``tp``, ``fp``,
+        ``fn`` for F1, precision and recall; also the :data:`POOLING_KEYS` for object Dice and
+        Hausdorff (see :func:`add_pooling_pieces`).
+    metric : {"f1", "precision", "recall", "object_dice", "object_hausdorff"}
+
+    Returns
+    -------
+    value : float
+        Equal to ``glandseg.metrics.evaluate(..., aggregate="pooled")[metric]`` for the same images.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric, no rows, or rows lacking what the metric needs.
+
+    Examples
+    --------
+    >>> rows = [{"tp": 2, "fp": 0, "fn": 0}, {"tp": 0, "fp": 0, "fn": 1}]
+    >>> round(pooled_metric(rows, "f1"), 4)   # 2 * 2 / (2 * 2 + 0 + 1)
+    0.8
+    """
+    rows = list(per_image_rows)
+    if not rows:
+        raise ValueError("got no per-image rows; give at least one image.")
+    _check_metric(metric, rows)
+    return float(_pooled(rows, metric, np.ones((1, len(rows))))[0])
+
+
+def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) float64: how often each image is drawn in each resample (rows sum to n)."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    flat = (idx + n * np.arange(n_boot)[:, None]).ravel()
+    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+
+
+def _aligned(runs) -> list[list[dict]]:
+    """Per-image rows of several runs of the same images, each in the first run's image order."""
+    runs = [list(r) for r in runs]
+    if not runs or not runs[0]:
+        raise ValueError("got no runs or no per-image rows; give at least one run with one image.")
+    names = [r.get("name", k) for k, r in enumerate(runs[0])]
+    out = []
+    for rows in runs:
+        by_name = {r.get("name", k): r for k, r in enumerate(rows)}
+        if sorted(map(str, by_name)) != sorted(map(str, names)) or len(rows) != len(names):
+            raise ValueError(
+                f"runs hold different test images ({len(rows)} vs {len(names)} rows, or other names); "
+                "compare runs of the same test part."
+            )
+        out.append([by_name[n] for n in names])
+    return out
+
+
+def _check_boot(n_boot, level) -> None:
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
+        raise ValueError(f"n_boot must be a positive integer. Received: n_boot={n_boot!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), e.g. 0.95. Received: level={level!r}")
+
+
+def _interval(estimate: float, values: np.ndarray, level: float) -> Interval:
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
+    return Interval(float(estimate), float(low), float(high))
+
+
+def _mean_over_runs(runs, metric, weights) -> np.ndarray:
+    return np.mean([_pooled(rows, metric, weights) for rows in runs], axis=0)
+
+
+def bootstrap_mean_ci(runs, metric: str, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Bootstrap interval of the mean over runs (seeds) of a pooled metric.
+
+    Parameters
+    ----------
+    runs : list of list of dict
+        The per-image rows of each run (same test images; matched by ``name``).
+    metric, n_boot, seed, level
+        As in :func:`bootstrap_ci`.
+
+    Returns
+    -------
+    Interval
+        ``estimate`` is the mean over runs of the pooled metric; ``low`` and ``high`` the
+        percentile interval when the test images are resampled jointly for all runs.
+
+    Raises
+    ------
+    ValueError
+        As :func:`bootstrap_ci`, or when the runs hold different images.
+
+    Examples
+    --------
+    >>> a = [{"name": "x", "tp": 1, "fp": 0, "fn": 0}, {"name": "y", "tp": 1, "fp": 1, "fn": 0}]
+    >>> b = [{"name": "x", "tp": 1, "fp": 0, "fn": 0}, {"name": "y", "tp": 0, "fp": 1, "fn": 1}]
+    >>> round(bootstrap_mean_ci([a, b], "f1").estimate, 4)   # (4/5 + 2/4) / 2
+    0.65
+    """
+    _check_boot(n_boot, level)
+    runs = _aligned(runs)
+    for rows in runs:
+        _check_metric(metric, rows)
+    estimate = _mean_over_runs(runs, metric, np.ones((1, len(runs[0]))))[0]
+    values = _mean_over_runs(runs, metric, _weights(len(runs[0]), int(n_boot), seed))
+    return _interval(estimate, values, level)
+
+
+def bootstrap_ci(per_image_rows, metric: str, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Percentile bootstrap interval of a pooled metric over the images of a test part.
+
+    Parameters
+    ----------
+    per_image_rows : list of dict
+        One row per test image of one run (a record's ``metrics[split]["per_image"]``); see
+        :func:`pooled_metric` for the keys each metric needs.
+    metric : {"f1", "precision", "recall", "object_dice", "object_hausdorff"}
+    n_boot : int, optional
+        Number of resamples (default 2000).
+    seed : int, optional
+        Seed of the resampling (default 0): the same seed gives the same interval.
+    level : float, optional
+        Coverage of the interval (default 0.95).
+
+    Returns
+    -------
+    Interval
+        ``(estimate, low, high)``: the pooled metric of the given images, and the
+        ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles (no interpolation) of the pooled
+        metric over ``n_boot`` resamples of the images with replacement.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric, no rows, rows lacking what the metric needs, ``n_boot < 1`` or
+        ``level`` outside (0, 1).
+
+    Notes
+    -----
+    Each resample draws ``n`` of the ``n`` images with replacement and pools their TP, FP, FN
+    (F1) or their :data:`POOLING_KEYS` (object Dice and Hausdorff), exactly as
+    :func:`glandseg.metrics.evaluate` pools a part. An image whose objects have an infinite
+    Hausdorff distance makes every resample that draws it infinite.
+
+    References
+    ----------
+    .. [1] B. Efron and R. J. Tibshirani, *An Introduction to the Bootstrap* (1993), ch. 13.
+
+    Examples
+    --------
+    >>> same = [{"tp": 3, "fp": 1, "fn": 1}] * 4    # every image alike: no uncertainty
+    >>> bootstrap_ci(same, "f1")
+    Interval(estimate=0.75, low=0.75, high=0.75)
+    """
+    return bootstrap_mean_ci([list(per_image_rows)], metric, n_boot=n_boot, seed=seed, level=level)
+
+
+def bootstrap_difference(runs_a, runs_b, metric: str, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Paired bootstrap interval of ``mean_a - mean_b`` of a pooled metric.
+
+    Parameters
+    ----------
+    runs_a, runs_b : list of list of dict
+        Per-image rows of the runs (seeds) of two configurations on the same test images.
+    metric, n_boot, seed, level
+        As in :func:`bootstrap_ci`.
+
+    Returns
+    -------
+    Interval
+        The difference of the means over runs of the pooled metric, and its interval when the
+        test images are resampled jointly for both configurations (paired by image).
+
+    Raises
+    ------
+    ValueError
+        As :func:`bootstrap_mean_ci`.
+
+    Examples
+    --------
+    >>> rows = [{"name": "x", "tp": 1, "fp": 0, "fn": 1}, {"name": "y", "tp": 2, "fp": 1, "fn": 0}]
+    >>> bootstrap_difference([rows], [rows], "f1")   # a configuration against itself
+    Interval(estimate=0.0, low=0.0, high=0.0)
+    """
+    _check_boot(n_boot, level)
+    runs_a, runs_b = list(runs_a), list(runs_b)
+    if not runs_a or not runs_b:
+        raise ValueError("both configurations need at least one run.")
+    aligned = _aligned(runs_a + runs_b)
+    for rows in aligned:
+        _check_metric(metric, rows)
+    a, b = aligned[: len(runs_a)], aligned[len(runs_a) :]
+    ones = np.ones((1, len(aligned[0])))
+    estimate = float(_mean_over_runs(a, metric, ones)[0] - _mean_over_runs(b, metric, ones)[0])
+    w = _weights(len(aligned[0]), int(n_boot), seed)
+    with np.errstate(invalid="ignore"):
+        values = _mean_over_runs(a, metric, w) - _mean_over_runs(b, metric, w)
+    return _interval(estimate, values, level)
+
+
+def format_interval(interval: Interval | None, digits: int = 3) -> str:
+    """``"[0.412, 0.526]"``; ``"n/a"`` for None.
+
+    Examples
+    --------
+    >>> format_interval(Interval(0.5, 0.41234, 0.5261))
+    '[0.412, 0.526]'
+    """
+    if interval is None:
+        return "n/a"
+    return f"[{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
+
+
+# --------------------------------------------------------------------------------------------
+# Tables over records
+# --------------------------------------------------------------------------------------------
+
+
+def presets(records) -> list[str]:
+    """The presets found in ``records``, sorted by name."""
+    return sorted({str(r.get("preset")) for r in records})
+
+
+def _select(records, split, preset):
+    """Records of ``preset`` (all when None; then they must share one preset) that hold ``split``."""
+    if preset is None:
+        found = presets(records)
+        if len(found) > 1:
+            raise ValueError(
+                f"records hold several presets ({', '.join(found)}); choose one with preset=..., "
+                "since their figures are not comparable."
+            )
+    else:
+        records = [r for r in records if r.get("preset") == preset]
+    return [r for r in records if split in r.get("metrics", {})]
+
+
+def _groups(records) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for rec in sorted(records, key=lambda r: (r.get("seed") is None, r.get("seed") or 0)):
+        groups.setdefault(results.config_label(rec["config"]), []).append(rec)
+    return groups
+
+
+def _has(rows, metric) -> bool:
+    need = ("tp", "fp", "fn") if metric in ("f1", "precision", "recall") else POOLING_KEYS
+    return bool(rows) and all(k in r for r in rows for k in need)
+
+
+def _interval_of(recs, split, metric, n_boot, seed, level, grade=None) -> Interval | None:
+    runs = []
+    for rec in recs:
+        rows = rec["metrics"][split].get("per_image") or []
+        if grade is not None:
+            rows = [r for r in rows if r.get("grade") == grade]
+        if not _has(rows, metric):
+            return None
+        runs.append(rows)
+    if not runs:
+        return None
+    return bootstrap_mean_ci(runs, metric, n_boot=n_boot, seed=seed, level=level)
+
+
+def results_table(records, split: str, preset: str | None = None, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[dict]:
+    """The paper's Table 1 (``"testA"``) or 2 (``"testB"``) beside the measured figures.
+
+    Parameters
+    ----------
+    records : list of dict
+        Results records (:func:`glandseg.results.load_records`), optionally with pooling
+        pieces (:func:`add_pooling_pieces`) for the object Dice and Hausdorff intervals.
+    split : {"testA", "testB"}
+    preset : str, optional
+        Use only this preset's records. When None, the records must share one preset.
+    n_boot, seed, level
+        Bootstrap settings (:func:`bootstrap_ci`).
+
+    Returns
+    -------
+    rows : list of dict
+        One row per entry of :data:`CONFIG_ORDER`, in that order. Keys: ``method``, ``preset``,
+        ``runs`` (int), ``seeds`` (list), and for each metric ``m`` of
+        :data:`glandseg.results.METRICS`: ``paper_m`` (the paper's value, None for the
+        ablations), ``m`` (measured mean ± sd over seeds, a str, ``"not run yet"`` without a
+        record), ``m_ci`` (the bootstrap interval as a str; ``"not run yet"`` without a record,
+        ``"n/a"`` when the per-image pieces are missing) and ``m_interval`` (the
+        :class:`Interval` or None).
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not a test part with a paper table, or ``preset`` is None and the
+        records hold several presets.
+
+    Notes
+    -----
+    With several seeds the measured value is ``mean ± sd`` over seeds of the pooled metric and
+    the interval that of the seed mean, test images resampled jointly for all seeds (see the
+    module docstring).
+    """
+    if split not in results.PAPER_TABLES:
+        raise ValueError(f"split must be one of {tuple(results.PAPER_TABLES)}. Received: split={split!r}")
+    groups = _groups(_select(records, split, preset))
+    paper = results.PAPER_TABLES[split]
+    rows = []
+    for label in CONFIG_ORDER:
+        recs = groups.get(label, [])
+        row = {
+            "method": label,
+            "preset": preset if preset is not None else (recs[0].get("preset") if recs else None),
+            "runs": len(recs),
+            "seeds": [r.get("seed") for r in recs],
+        }
+        for k, m in enumerate(results.METRICS):
+            digits = _DIGITS[m]
+            row[f"paper_{m}"] = paper[label][k] if label in paper else None
+            row[m] = results.format_mean_sd([r["metrics"][split]["pooled"][m] for r in recs], digits)
+            interval = _interval_of(recs, split, m, n_boot, seed, level) if recs else None
+            row[f"{m}_interval"] = interval
+            row[f"{m}_ci"] = NOT_RUN if not recs else format_interval(interval, digits)
+        rows.append(row)
+    return rows
+
+
+def grade_table(records, split: str, preset: str | None = None, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[dict]:
+    """Pooled figures per histological grade (benign, malignant) for each configuration.
+
+    Parameters
+    ----------
+    records, split, preset, n_boot, seed, level
+        As in :func:`results_table`.
+
+    Returns
+    -------
+    rows : list of dict
+        For each configuration of :data:`CONFIG_ORDER` that has records, one row per grade
+        (sorted): ``method``, ``grade``, ``runs``, ``n_images`` and for each metric ``m``
+        ``m`` (mean ± sd over seeds of ``record["metrics"][split]["per_grade"][grade][m]``,
+        str), ``m_mean`` (float) and ``m_interval`` (bootstrap :class:`Interval` over the
+        images of that grade, or None without the per-image pieces).
+    """
+    groups = _groups(_select(records, split, preset))
+    rows = []
+    for label in CONFIG_ORDER:
+        recs = [r for r in groups.get(label, []) if r["metrics"][split].get("per_grade")]
+        grades = sorted({g for r in recs for g in r["metrics"][split]["per_grade"]})
+        for grade in grades:
+            have = [r for r in recs if grade in r["metrics"][split]["per_grade"]]
+            row = {
+                "method": label,
+                "grade": grade,
+                "runs": len(have),
+                "n_images": have[0]["metrics"][split]["per_grade"][grade].get("n_images"),
+            }
+            for m in results.METRICS:
+                values = [r["metrics"][split]["per_grade"][grade][m] for r in have]
+                row[m] = results.format_mean_sd(values, _DIGITS[m])
+                row[f"{m}_mean"] = float(np.mean(values))
+                row[f"{m}_interval"] = _interval_of(have, split, m, n_boot, seed, level, grade=grade)
+            rows.append(row)
+    return rows
+
+
+def protocol(record: dict) -> dict:
+    """The training protocol of a record's configuration, in words a reader can compare.
+
+    Returns
+    -------
+    dict
+        ``preset``, ``size`` ("832x576"), ``crop`` ("416x288"), ``augment`` (mode),
+        ``epochs``, ``batch_size``, ``optimizer`` ("adam, lr 0.002, cosine"),
+        ``min_object_px``, ``seconds`` (training time, when recorded) and ``device``.
+    """
+    c = record["config"]
+    pre, aug, tr, post = c.get("preprocess", {}), c.get("augment", {}), c.get("train", {}), c.get("postprocess", {})
+    size, crop = pre.get("size") or (None, None), aug.get("crop_size") or (None, None)
+    return {
+        "preset": record.get("preset"),
+        "size": f"{size[0]}x{size[1]}",
+        "crop": f"{crop[0]}x{crop[1]}",
+        "augment": aug.get("mode"),
+        "epochs": tr.get("epochs"),
+        "batch_size": tr.get("batch_size"),
+        "optimizer": f"{tr.get('optimizer')}, lr {tr.get('learning_rate')}, {tr.get('lr_schedule')}",
+        "min_object_px": post.get("min_size_px"),
+        "seconds": record.get("training", {}).get("seconds"),
+        "device": record.get("provenance", {}).get("device"),
+    }
+
+
+def best_run(records, split: str = "testA", preset: str | None = None, metric: str = "f1") -> dict | None:
+    """The record of the best configuration (by mean pooled ``metric`` over seeds), lowest seed.
+
+    Returns None when no record holds ``split``. Hausdorff counts smaller as better.
+    """
+    groups = _groups(_select(records, split, preset))
+    if not groups:
+        return None
+    sign = _BETTER.get(metric, 1)
+
+    def score(label):
+        return sign * float(np.mean([r["metrics"][split]["pooled"][metric] for r in groups[label]]))
+
+    return groups[max(groups, key=score)][0]
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's claims
+# --------------------------------------------------------------------------------------------
+
+
+def _verdict(interval: Interval | None, expect: int) -> str:
+    """``expect`` +1: the claim says a - b > 0; -1: a - b < 0."""
+    if interval is None:
+        return NOT_RUN
+    if any(math.isnan(v) for v in interval):
+        return "inconclusive"
+    if (interval.low > 0 and expect > 0) or (interval.high < 0 and expect < 0):
+        return "holds"
+    if (interval.high < 0 and expect > 0) or (interval.low > 0 and expect < 0):
+        return "does not hold"
+    return "inconclusive"
+
+
+def _claim_list(split: str) -> list[tuple[str, list[tuple[str, str, int]]]]:
+    """(claim, [(a, b, expected sign of a - b in a higher-is-better metric), ...])."""
+    paper = results.PAPER_TABLES[split]
+    out = [
+        ("The hematoxylin channel is a better input than RGB", [("H + L3", "RGB + L3", 1)]),
+    ]
+    for loss in ("L1", "L2", "L3"):
+        a, b = f"H + unsharp + {loss}", f"H + {loss}"
+        sign = 1 if paper[a][0] >= paper[b][0] else -1
+        verb = "helps" if sign > 0 else "hurts"
+        out.append((f"Unsharp masking {verb} with {loss}", [(a, b, sign)]))
+    out.append(
+        ("L3 is the best loss without unsharp masking", [("H + L3", "H + L1", 1), ("H + L3", "H + L2", 1)])
+    )
+    out.append(("Deep supervision helps", [("H + L3", "H + L3 (no deep sup.)", 1)]))
+    return out
+
+
+def claims(records, split: str = "testA", *, preset: str | None = None, metric: str = "f1", n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[dict]:
+    """The paper's claims tested on the records: measured differences and verdicts.
+
+    Parameters
+    ----------
+    records : list of dict
+        Results records (one preset, or choose one with ``preset``).
+    split : {"testA", "testB"}, optional
+        Test part (default ``"testA"``; the paper makes its claims on Test A).
+    preset : str, optional
+        Use only this preset's records. When None, the records must share one preset.
+    metric : str, optional
+        Pooled metric compared (default ``"f1"``; ``"object_hausdorff"`` counts smaller as better).
+    n_boot, seed, level
+        Bootstrap settings (:func:`bootstrap_difference`).
+
+    Returns
+    -------
+    claims : list of dict
+        One dict per claim, in a fixed order: ``claim`` (text), ``verdict`` (one of
+        :data:`VERDICTS`) and ``comparisons``, a list of dicts with ``a`` and ``b`` (the two
+        configurations), ``expected`` ("a > b" or "a < b", in the metric's better direction),
+        ``paper_difference`` (``a - b`` in the paper's table, None where the paper has no row),
+        ``difference`` (the measured :class:`Interval` of ``a - b``, or None), ``seeds``
+        (the seeds used, or None), ``paired_seeds`` (bool) and ``verdict``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`results_table`, or for an unknown metric.
+
+    Notes
+    -----
+    A comparison **holds** when the interval of ``a - b`` lies entirely on the side the claim
+    predicts, **does not hold** when it lies entirely on the other side, and is
+    **inconclusive** when it contains 0; it is **not run yet** when either configuration has no
+    record (or, for Dice and Hausdorff, no per-image pieces). A claim with several comparisons
+    holds when all hold, does not hold when any does not, is not run yet when any is not run,
+    and is inconclusive otherwise. The runs compared are those of the seeds both
+    configurations share (paired by seed and image); without a common seed, all runs of each
+    (paired by image only).
+    """
+    if split not in results.PAPER_TABLES:
+        raise ValueError(f"split must be one of {tuple(results.PAPER_TABLES)}. Received: split={split!r}")
+    if metric not in _BOOTSTRAP_METRICS:
+        raise ValueError(f"metric must be one of {_BOOTSTRAP_METRICS}. Received: metric={metric!r}")
+    groups = _groups(_select(records, split, preset))
+    paper = results.PAPER_TABLES[split]
+    col = results.METRICS.index(metric) if metric in results.METRICS else None
+    better = _BETTER[metric]
+    out = []
+    for text, pairs in _claim_list(split):
+        comps = []
+        for a, b, sign in pairs:
+            expect = sign * better
+            ra, rb = groups.get(a, []), groups.get(b, [])
+            common = sorted({r.get("seed") for r in ra} & {r.get("seed") for r in rb}, key=str)
+            if common:
+                ra = [r for r in ra if r.get("seed") in common]
+                rb = [r for r in rb if r.get("seed") in common]
+            runs_a = [r["metrics"][split].get("per_image") or [] for r in ra]
+            runs_b = [r["metrics"][split].get("per_image") or [] for r in rb]
+            interval = None
+            if runs_a and runs_b and all(_has(rows, metric) for rows in runs_a + runs_b):
+                interval = bootstrap_difference(runs_a, runs_b, metric, n_boot=n_boot, seed=seed, level=level)
+            paper_diff = None
+            if col is not None and a in paper and b in paper:
+                paper_diff = paper[a][col] - paper[b][col]
+            comps.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "expected": "a > b" if expect > 0 else "a < b",
+                    "paper_difference": paper_diff,
+                    "difference": interval,
+                    "seeds": common or (sorted({r.get("seed") for r in ra + rb}, key=str) if ra and rb else None),
+                    "paired_seeds": bool(common),
+                    "verdict": _verdict(interval, expect),
+                }
+            )
+        verdicts = [c["verdict"] for c in comps]
+        if NOT_RUN in verdicts:
+            verdict = NOT_RUN
+        elif "does not hold" in verdicts:
+            verdict = "does not hold"
+        elif all(v == "holds" for v in verdicts):
+            verdict = "holds"
+        else:
+            verdict = "inconclusive"
+        out.append({"claim": text, "verdict": verdict, "comparisons": comps})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The metrics, object by object (for the worked example of the book)
+# --------------------------------------------------------------------------------------------
+
+
+def object_table(seg, gt) -> list[dict]:
+    """Every object of one image with its partner, weight, Dice and Hausdorff distance.
+
+    Parameters
+    ----------
+    seg, gt : (H, W) array_like of int
+        Segmented and ground-truth label maps.
+
+    Returns
+    -------
+    rows : list of dict
+        One row per segmented object, then one per ground-truth object: ``side`` ("seg" or
+        "gt"), ``label``, ``area_px``, ``partner`` (label of the most-overlapping object of the
+        other side, None without overlap), ``overlap_px``, ``weight`` (area over the side's
+        total area), ``dice``, ``hausdorff`` and, for segmented objects, ``tp`` (bool).
+
+    Notes
+    -----
+    Dice, Hausdorff and TP come from :mod:`glandseg.metrics`; the weighted sums of the rows
+    give :func:`glandseg.metrics.object_dice` and :func:`glandseg.metrics.object_hausdorff`.
+    """
+    seg, gt = metrics._check_pair(seg, gt)
+    stats = metrics._image_stats(seg, gt)
+    out = []
+    for side, a, b, area, dice, haus in (
+        ("seg", seg, gt, stats.seg_area, stats.seg_dice, stats.seg_hausdorff),
+        ("gt", gt, seg, stats.gt_area, stats.gt_dice, stats.gt_hausdorff),
+    ):
+        labels = np.unique(a[a > 0])
+        for k, label in enumerate(labels):
+            under = b[a == label]
+            under = under[under > 0]
+            partner, overlap = (None, 0)
+            if under.size:
+                vals, counts = np.unique(under, return_counts=True)
+                partner, overlap = int(vals[np.argmax(counts)]), int(counts.max())
+            row = {
+                "side": side,
+                "label": int(label),
+                "area_px": int(area[k]),
+                "partner": partner,
+                "overlap_px": overlap,
+                "weight": float(area[k] / area.sum()),
+                "dice": float(dice[k]),
+                "hausdorff": float(haus[k]),
+            }
+            if side == "seg":
+                row["tp"] = partner is not None and 2 * overlap > int(np.count_nonzero(gt == partner))
+            out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Choices the paper leaves open
+# --------------------------------------------------------------------------------------------
+
+#: Configuration fields whose values the paper does not state (section, field).
+OPEN_CHOICES = (
+    ("preprocess", "unsharp_radius_px"),
+    ("preprocess", "unsharp_amount"),
+    ("model", "coarse_scale"),
+    ("train", "dice_term"),
+    ("train", "smooth"),
+    ("train", "optimizer"),
+    ("train", "learning_rate"),
+    ("train", "lr_schedule"),
+    ("train", "batch_size"),
+    ("train", "val_images"),
+    ("train", "precision"),
+    ("postprocess", "min_size_px"),
+    ("postprocess", "hole_size_px"),
+    ("postprocess", "opening_radius_px"),
+    ("postprocess", "connectivity"),
+)
+
+
+def _param_doc(cls, name: str) -> str:
+    """The description of parameter ``name`` in a NumPy-style class docstring ('' if none)."""
+    lines = (cls.__doc__ or "").splitlines()
+    out, inside = [], False
+    for line in lines:
+        stripped = line.strip()
+        if not inside:
+            head = stripped.split(" : ")[0]
+            inside = " : " in stripped and name in [h.strip() for h in head.split(",")]
+            continue
+        if stripped and len(line) - len(line.lstrip()) <= 4:
+            break  # the next parameter (or section) begins
+        out.append(stripped)
+    return " ".join(w for w in out if w).replace("``", "")  # plain text for tables
+
+
+def open_choices(records=()) -> list[dict]:
+    """The hyper-parameters the paper does not state: our documented choice for each preset.
+
+    Parameters
+    ----------
+    records : list of dict, optional
+        Results records; each preset found adds a column with the value in its first record.
+
+    Returns
+    -------
+    rows : list of dict
+        One per entry of :data:`OPEN_CHOICES`: ``field`` ("train.learning_rate"),
+        ``description`` (from the config class docstring), ``paper`` (the value of the
+        ``paper`` preset, our default) and one key per preset found in ``records``.
+    """
+    from glandseg import config as config_mod
+
+    classes = {"preprocess": config_mod.PreprocessConfig, "model": config_mod.ModelConfig,
+               "train": config_mod.TrainConfig, "postprocess": config_mod.PostprocessConfig}
+    paper = config_mod.ExperimentConfig.paper().to_dict()
+    firsts = {}
+    for rec in records:
+        firsts.setdefault(str(rec.get("preset")), rec["config"])
+    rows = []
+    for section, name in OPEN_CHOICES:
+        cls = classes[section]
+        doc = _param_doc(cls, name) or (cls.__doc__ or "").strip().splitlines()[0]
+        row = {"field": f"{section}.{name}", "description": doc,
+               "paper": paper[section][name]}
+        for preset, cfg in sorted(firsts.items()):
+            row[preset] = cfg.get(section, {}).get(name)
+        rows.append(row)
+    return rows

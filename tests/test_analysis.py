@@ -1,0 +1,329 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from glandseg import analysis, metrics, results, runner
+
+# -- pooling pieces ------------------------------------------------------------------------
+
+
+def _maps():
+    """Two images: the docstring example of metrics (seg splits one gland) and a missed gland."""
+    gt1 = np.zeros((5, 5), int)
+    gt1[:, :4] = 1
+    seg1 = np.zeros((5, 5), int)
+    seg1[:, :2] = 1
+    seg1[:, 2:] = 2
+    gt2 = np.zeros((6, 6), int)
+    gt2[1:4, 1:4] = 1
+    gt2[4:, 4:] = 2
+    seg2 = np.zeros((6, 6), int)
+    seg2[1:4, 1:4] = 5
+    return [seg1, seg2], [gt1, gt2]
+
+
+def test_pooling_pieces_by_hand():
+    segs, gts = _maps()
+    p = analysis.pooling_pieces(segs[0], gts[0])
+    # seg objects: 10 px (Dice 2*10/30 = 2/3), 15 px (Dice 2*10/35 = 4/7); gt: 20 px (Dice 2*10/30)
+    assert (p["tp"], p["fp"], p["fn"]) == (0, 2, 1)
+    assert p["seg_area_px"] == 25 and p["gt_area_px"] == 20
+    assert p["seg_dice_x_area"] == pytest.approx(10 * 2 / 3 + 15 * 4 / 7)
+    assert p["gt_dice_x_area"] == pytest.approx(20 * 2 / 3)
+    # every Hausdorff distance here is 2 (metrics docstring): sums are 2 x area
+    assert p["seg_hausdorff_x_area"] == pytest.approx(50.0)
+    assert p["gt_hausdorff_x_area"] == pytest.approx(40.0)
+
+
+def test_pooled_metric_matches_evaluate():
+    segs, gts = _maps()
+    rows = [analysis.pooling_pieces(s, g) for s, g in zip(segs, gts)]
+    ref = metrics.evaluate(segs, gts)
+    for m in ("f1", "precision", "recall", "object_dice", "object_hausdorff"):
+        assert analysis.pooled_metric(rows, m) == pytest.approx(ref[m], rel=1e-12)
+
+
+def test_pooled_metric_by_hand():
+    rows = [{"tp": 3, "fp": 1, "fn": 0}, {"tp": 1, "fp": 0, "fn": 2}]
+    assert analysis.pooled_metric(rows, "f1") == pytest.approx(8 / (8 + 1 + 2))
+    assert analysis.pooled_metric(rows, "precision") == pytest.approx(4 / 5)
+    assert analysis.pooled_metric(rows, "recall") == pytest.approx(4 / 6)
+    assert analysis.pooled_metric([{"tp": 0, "fp": 0, "fn": 0}], "f1") == 1.0  # nothing on either side
+
+
+def test_pooled_metric_needs_pieces_for_dice():
+    with pytest.raises(ValueError, match="add_pooling_pieces"):
+        analysis.pooled_metric([{"name": "a", "tp": 1, "fp": 0, "fn": 0}], "object_dice")
+    with pytest.raises(ValueError, match="metric must be"):
+        analysis.pooled_metric([{"tp": 1, "fp": 0, "fn": 0}], "dice")
+    with pytest.raises(ValueError, match="no per-image rows"):
+        analysis.pooled_metric([], "f1")
+
+
+# -- bootstrap -----------------------------------------------------------------------------
+
+
+def test_identical_images_give_a_zero_width_interval():
+    rows = [{"tp": 3, "fp": 1, "fn": 2, "seg_area_px": 10, "gt_area_px": 12, "seg_dice_x_area": 7.0,
+             "gt_dice_x_area": 6.0, "seg_hausdorff_x_area": 30.0, "gt_hausdorff_x_area": 24.0}] * 5
+    assert analysis.bootstrap_ci(rows, "f1") == (6 / 9, 6 / 9, 6 / 9)
+    # Dice 1/2 (7/10 + 6/12) = 0.6, Hausdorff 1/2 (3 + 2) = 2.5, in every resample
+    assert analysis.bootstrap_ci(rows, "object_dice") == pytest.approx((0.6, 0.6, 0.6))
+    assert analysis.bootstrap_ci(rows, "object_hausdorff") == pytest.approx((2.5, 2.5, 2.5))
+
+
+def test_two_image_bootstrap_enumerated():
+    # Resamples of {A, B}: AA (1/4) F1 = 1, BB (1/4) F1 = 0, AB or BA (1/2) F1 = 2/(2 + 1).
+    rows = [{"tp": 1, "fp": 0, "fn": 0}, {"tp": 0, "fp": 0, "fn": 1}]
+    ci = analysis.bootstrap_ci(rows, "f1", n_boot=4000)
+    assert ci == (2 / 3, 0.0, 1.0)  # 2.5% and 97.5% quantiles fall in the 1/4 tails
+    # the 40% interval (quantiles 0.3 and 0.7) lies inside the middle half
+    assert analysis.bootstrap_ci(rows, "f1", n_boot=4000, level=0.4) == (2 / 3, 2 / 3, 2 / 3)
+
+
+def test_infinite_hausdorff_only_where_drawn():
+    finite = {"seg_area_px": 4, "gt_area_px": 4, "seg_dice_x_area": 4.0, "gt_dice_x_area": 4.0,
+              "seg_hausdorff_x_area": 4.0, "gt_hausdorff_x_area": 4.0}
+    missed = {"seg_area_px": 0, "gt_area_px": 4, "seg_dice_x_area": 0.0, "gt_dice_x_area": 0.0,
+              "seg_hausdorff_x_area": 0.0, "gt_hausdorff_x_area": math.inf}
+    ci = analysis.bootstrap_ci([finite, missed], "object_hausdorff", n_boot=400)
+    assert ci.estimate == math.inf and ci.high == math.inf
+    assert ci.low == 1.0  # resample {finite, finite}: 1/2 (4/4 + 4/4), no NaN from 0 x inf
+
+
+def test_bootstrap_is_reproducible_and_checks_arguments():
+    rows = [{"tp": k % 3, "fp": k % 2, "fn": 1} for k in range(10)]
+    assert analysis.bootstrap_ci(rows, "f1", seed=3) == analysis.bootstrap_ci(rows, "f1", seed=3)
+    with pytest.raises(ValueError, match="level"):
+        analysis.bootstrap_ci(rows, "f1", level=95)
+    with pytest.raises(ValueError, match="n_boot"):
+        analysis.bootstrap_ci(rows, "f1", n_boot=0)
+
+
+_row = st.fixed_dictionaries({"tp": st.integers(0, 20), "fp": st.integers(0, 20), "fn": st.integers(0, 20)})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_row, min_size=1, max_size=12), st.integers(0, 10))
+def test_interval_contains_the_estimate(rows, seed):
+    ci = analysis.bootstrap_ci(rows, "f1", n_boot=300, seed=seed)
+    assert ci.low <= ci.estimate <= ci.high
+    assert 0.0 <= ci.low <= ci.high <= 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_row, min_size=1, max_size=12), st.randoms(use_true_random=False))
+def test_image_order_changes_nothing(rows, rnd):
+    named = [{"name": f"i{k}", **r} for k, r in enumerate(rows)]
+    shuffled = named[:]
+    rnd.shuffle(shuffled)
+    a = analysis.bootstrap_mean_ci([named, shuffled], "f1", n_boot=200)
+    b = analysis.bootstrap_ci(named, "f1", n_boot=200)
+    assert a == b  # a run twice (in any row order) is the run once
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_row, min_size=1, max_size=12))
+def test_identical_configs_differ_by_an_interval_around_zero(rows):
+    named = [{"name": f"i{k}", **r} for k, r in enumerate(rows)]
+    d = analysis.bootstrap_difference([named], [list(reversed(named))], "f1", n_boot=200)
+    assert d.low <= 0.0 <= d.high and d == (0.0, 0.0, 0.0)
+
+
+def test_difference_is_paired_by_image():
+    # b finds one more gland than a in every image: the pooled F1 difference has the same sign
+    # in every resample, so the interval excludes 0.
+    a = [{"name": f"i{k}", "tp": 2, "fp": 1, "fn": 2} for k in range(8)]
+    b = [{"name": f"i{k}", "tp": 3, "fp": 1, "fn": 1} for k in range(8)]
+    d = analysis.bootstrap_difference([b], [a], "f1", n_boot=300)
+    assert d.estimate == pytest.approx(6 / 8 - 4 / 7) and d.low == d.high == d.estimate
+
+
+def test_mean_over_seeds():
+    a = [{"name": "x", "tp": 1, "fp": 0, "fn": 0}, {"name": "y", "tp": 1, "fp": 1, "fn": 0}]
+    b = [{"name": "y", "tp": 0, "fp": 1, "fn": 1}, {"name": "x", "tp": 1, "fp": 0, "fn": 0}]
+    ci = analysis.bootstrap_mean_ci([a, b], "f1")
+    assert ci.estimate == pytest.approx((4 / 5 + 2 / 4) / 2)
+    with pytest.raises(ValueError, match="different test images"):
+        analysis.bootstrap_mean_ci([a, a[:1]], "f1")
+
+
+# -- tables over records -------------------------------------------------------------------
+
+_AXES = {name: runner.parse_config_name(name) for name in runner.PAPER_GRID + runner.ABLATIONS}
+
+
+def test_config_order_is_the_paper_grid():
+    assert analysis.CONFIG_ORDER[:6] == tuple(results.PAPER_TABLES["testA"])[:6]
+    assert analysis.CONFIG_ORDER == tuple(results.config_label(a) for a in _AXES.values())
+
+
+def _synthetic_record(name, seed, tps, preset="workshop", n_gt=4):
+    """A record whose image k has tps[k] of n_gt glands found and no false positive."""
+    axes = _AXES[name]
+    per_image = []
+    for k, tp in enumerate(tps):
+        per_image.append({"name": f"testA_{k}", "grade": "benign" if k % 2 else "malignant",
+                          "tp": tp, "fp": 0, "fn": n_gt - tp})
+    pooled = {"f1": analysis.pooled_metric(per_image, "f1"), "object_dice": 0.8, "object_hausdorff": 50.0}
+    per_grade = {}
+    for g in ("benign", "malignant"):
+        rows = [r for r in per_image if r["grade"] == g]
+        per_grade[g] = {"n_images": len(rows), "f1": analysis.pooled_metric(rows, "f1"),
+                        "object_dice": 0.8, "object_hausdorff": 50.0}
+    split = {"pooled": pooled, "per_image": per_image, "per_grade": per_grade}
+    return {"run_id": f"{name}-s{seed}", "preset": preset, "seed": seed,
+            "config": {**axes, "preset": preset, "seed": seed}, "metrics": {"testA": split, "testB": split}}
+
+
+def test_results_table_without_records_says_not_run_yet():
+    rows = analysis.results_table([], "testA")
+    assert [r["method"] for r in rows] == list(analysis.CONFIG_ORDER)
+    for r in rows:
+        assert r["runs"] == 0
+        for m in results.METRICS:
+            assert r[m] == r[f"{m}_ci"] == "not run yet"
+    assert rows[2]["paper_f1"] == 0.846 and rows[0]["paper_object_hausdorff"] == 56.84
+    assert rows[6]["paper_f1"] is None  # RGB: not in the paper's table
+    assert analysis.results_table([], "testB")[0]["paper_object_hausdorff"] == 109.72
+
+
+def test_results_table_with_two_seeds():
+    recs = [_synthetic_record("h-L3", 0, [4, 2, 3, 4]), _synthetic_record("h-L3", 1, [3, 3, 3, 4])]
+    rows = {r["method"]: r for r in analysis.results_table(recs, "testA", n_boot=200)}
+    row = rows["H + L3"]
+    assert row["runs"] == 2 and row["seeds"] == [0, 1] and row["preset"] == "workshop"
+    # F1 = 2TP / (2TP + FN): seed 0 TP 13 of 16 -> 26/29, seed 1 TP 13 -> 26/29 as well
+    assert row["f1"] == "0.897 ± 0.000"
+    assert row["f1_interval"].estimate == pytest.approx(26 / 29)
+    assert row["f1_ci"].startswith("[") and row["object_dice_ci"] == "n/a"  # no pieces
+    assert rows["H + L1"]["f1"] == "not run yet"
+
+
+def test_tables_refuse_mixed_presets():
+    recs = [_synthetic_record("h-L3", 0, [4, 4]), _synthetic_record("h-L3", 0, [4, 4], preset="cpu")]
+    with pytest.raises(ValueError, match="several presets"):
+        analysis.results_table(recs, "testA")
+    assert analysis.results_table(recs, "testA", preset="cpu")[2]["runs"] == 1
+    assert analysis.presets(recs) == ["cpu", "workshop"]
+
+
+def test_grade_table():
+    recs = [_synthetic_record("h-L1", 0, [4, 2, 4, 2])]
+    rows = analysis.grade_table(recs, "testA", n_boot=100)
+    assert [(r["method"], r["grade"]) for r in rows] == [("H + L1", "benign"), ("H + L1", "malignant")]
+    benign, malignant = rows
+    assert benign["n_images"] == 2 and benign["f1"] == "0.667"  # TP 4 of 8: 8 / 12
+    assert malignant["f1_interval"] == (1.0, 1.0, 1.0)
+    assert benign["object_dice_interval"] is None
+
+
+# -- claims --------------------------------------------------------------------------------
+
+
+def test_claims_without_records_are_not_run_yet():
+    out = analysis.claims([])
+    assert [c["verdict"] for c in out] == ["not run yet"] * len(out)
+    texts = [c["claim"] for c in out]
+    # the paper's Table 1: unsharp masking raises F1 with L1 and L2, lowers it with L3
+    assert texts[1:4] == ["Unsharp masking helps with L1", "Unsharp masking helps with L2", "Unsharp masking hurts with L3"]
+    l3 = out[3]["comparisons"][0]
+    assert l3["paper_difference"] == pytest.approx(0.773 - 0.846)
+
+
+def test_claims_verdicts():
+    good, bad = [4, 4, 3, 4, 4, 3], [2, 1, 2, 2, 1, 2]
+    recs = [
+        _synthetic_record("h-L3", 0, good),
+        _synthetic_record("rgb-L3", 0, bad),  # H clearly better: holds
+        _synthetic_record("h-usm-L3", 0, good),  # identical to h-L3: inconclusive
+        _synthetic_record("h-usm-L2", 0, good),
+        _synthetic_record("h-L2", 0, bad),  # unsharp helps with L2: holds
+        _synthetic_record("h-L1", 0, good),
+        _synthetic_record("h-usm-L1", 0, bad),  # paper: helps with L1; here it hurts
+        _synthetic_record("h-L3-nods", 1, good),  # other seed: unpaired, all runs used
+    ]
+    out = {c["claim"]: c for c in analysis.claims(recs, n_boot=300)}
+    assert out["The hematoxylin channel is a better input than RGB"]["verdict"] == "holds"
+    assert out["Unsharp masking hurts with L3"]["verdict"] == "inconclusive"
+    assert out["Unsharp masking helps with L2"]["verdict"] == "holds"
+    assert out["Unsharp masking helps with L1"]["verdict"] == "does not hold"
+    best = out["L3 is the best loss without unsharp masking"]
+    assert [c["verdict"] for c in best["comparisons"]] == ["inconclusive", "holds"]
+    assert best["verdict"] == "inconclusive"
+    ds = out["Deep supervision helps"]["comparisons"][0]
+    assert ds["paired_seeds"] is False and ds["seeds"] == [0, 1] and ds["verdict"] == "inconclusive"
+    assert set(c["verdict"] for c in out.values()) <= set(analysis.VERDICTS)
+
+
+def test_claims_with_hausdorff_count_smaller_as_better():
+    out = analysis.claims([], metric="object_hausdorff")
+    assert out[0]["comparisons"][0]["expected"] == "a < b"
+
+
+# -- worked example ------------------------------------------------------------------------
+
+
+def test_object_table_sums_to_the_metrics():
+    segs, gts = _maps()
+    for seg, gt in zip(segs, gts):
+        rows = analysis.object_table(seg, gt)
+        for key, fn in (("dice", metrics.object_dice), ("hausdorff", metrics.object_hausdorff)):
+            total = sum(r["weight"] * r[key] for r in rows) / 2
+            assert total == pytest.approx(fn(seg, gt))
+        tp = sum(r.get("tp", False) for r in rows)
+        assert tp == metrics.f1_counts(seg, gt)[0]
+    rows = analysis.object_table(segs[1], gts[1])
+    assert rows[0] == {"side": "seg", "label": 5, "area_px": 9, "partner": 1, "overlap_px": 9, "weight": 1.0,
+                       "dice": 1.0, "hausdorff": 0.0, "tp": True}
+    assert rows[2]["partner"] is None and rows[2]["dice"] == 0.0  # the missed 2x2 gland
+
+
+def test_add_pooling_pieces_from_saved_predictions(tmp_path):
+    from glandseg.config import preset_config
+
+    config = preset_config("smoke", seed=0)
+    run_dir = tmp_path / "smoke" / "h-L3-s0"
+    (run_dir / "pred").mkdir(parents=True)
+    split_metrics = {}
+    # testA only: the synthetic parts reuse the names synthetic_0, 1, ... so their predictions
+    # would share files in one run folder.
+    for split in ("testA",):
+        samples = runner.load_samples(config, split)
+        for k, s in enumerate(samples):
+            seg = s.labels if k else np.zeros_like(s.labels)  # the first image: nothing found
+            runner._save_label_png(runner.prediction_path(run_dir, s.name), seg)
+        segs = [np.zeros_like(s.labels)] + [s.labels for s in samples[1:]]
+        split_metrics[split] = runner._evaluate_split(samples, run_dir / "pred")
+        expected = metrics.evaluate(segs, [s.labels for s in samples])
+        assert split_metrics[split]["pooled"]["object_dice"] == pytest.approx(expected["object_dice"])
+    record = {"run_id": run_dir.name, "preset": "smoke", "seed": 0, "config": {**config.to_dict()},
+              "metrics": split_metrics}
+    results.write_json_atomic(run_dir / "record.json", record)
+    (loaded,) = results.load_records(tmp_path)
+    (done,) = analysis.add_pooling_pieces([loaded])
+    assert done["_pieces"] is True and "seg_area_px" not in loaded["metrics"]["testA"]["per_image"][0]
+    for split in ("testA",):
+        rows, pooled = done["metrics"][split]["per_image"], split_metrics[split]["pooled"]
+        for m in ("f1", "object_dice", "object_hausdorff"):
+            assert analysis.pooled_metric(rows, m) == pytest.approx(pooled[m], rel=1e-12)
+    (missing,) = analysis.add_pooling_pieces([{**loaded, "_path": str(tmp_path / "elsewhere" / "record.json")}])
+    assert missing["_pieces"].startswith("FileNotFoundError") and missing["metrics"] == loaded["metrics"]
+
+
+def test_best_run_protocol_and_open_choices():
+    recs = [_synthetic_record("h-L1", 0, [4, 4, 3]), _synthetic_record("h-L2", 0, [2, 2, 3])]
+    assert analysis.best_run(recs)["run_id"] == "h-L1-s0"
+    assert analysis.best_run([]) is None
+    from glandseg.config import preset_config
+
+    rec = {"preset": "workshop", "config": preset_config("workshop").to_dict(), "training": {"seconds": 5.0}}
+    p = analysis.protocol(rec)
+    assert p["size"] == "288x192" and p["crop"] == "192x128" and p["seconds"] == 5.0
+    rows = analysis.open_choices([rec])
+    lr = next(r for r in rows if r["field"] == "train.learning_rate")
+    assert lr["paper"] == 1e-3 and lr["workshop"] == 2e-3 and lr["description"] == "Initial learning rate."
+    assert all(r["description"] for r in rows)
