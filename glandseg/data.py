@@ -37,11 +37,15 @@ import numpy as np
 
 __all__ = [
     "GLAS_URL",
+    "ODDITIES",
     "SPLITS",
     "SPLIT_SIZES",
     "Sample",
+    "annotation_oddities",
     "data_root",
     "download",
+    "find_data",
+    "gland_stats",
     "load_split",
     "pixel_sha256",
     "read_grades",
@@ -809,3 +813,211 @@ def _verify_imported(dest: Path, origin) -> Path:
         return validate(dest)
     except (ValueError, FileNotFoundError) as err:
         raise type(err)(f"{err} (The files were taken from {origin} into {dest}.)") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding the data and describing the annotations (for the book)
+
+
+def find_data(root=None):
+    """The GlaS folder if a usable copy is there, else None (never raises for missing data).
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        Data folder (see :func:`data_root`): ``root``, else ``$GLANDSEG_DATA``, else the user
+        data folder.
+
+    Returns
+    -------
+    folder : Path or None
+        The folder that holds the files (as :func:`validate` returns it) when names, counts,
+        ``Grade.csv`` and file headers of all three splits check out; None when the data is
+        missing or incomplete. Pixels are not decoded here (:func:`load_split` verifies them).
+
+    Notes
+    -----
+    For pages and notebooks that show GlaS images when they can and say how to get the data
+    (``glandseg download``) when they cannot. Code that needs the data should call
+    :func:`validate` or :func:`load_split`, whose errors say what is wrong.
+
+    Examples
+    --------
+    >>> find_data("/no/such/folder") is None
+    True
+    """
+    try:
+        return validate(root, checksums=False)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _split_of(name: str):
+    """``train`` for ``train_3``; the prefix before the last ``_`` for other names, else None."""
+    match = _STEM_RE.match(name)
+    if match:
+        return match.group(1)
+    prefix, sep, _ = name.rpartition("_")
+    return prefix if sep and prefix else None
+
+
+def _label_table(labels: np.ndarray, connectivity: int):
+    """Per-label area, number of connected pieces and border contact of one label map.
+
+    Returns ``(values, area, pieces, border)``: the non-zero label values present, in
+    increasing order, and three arrays aligned with them.
+    """
+    from scipy import ndimage as ndi
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"labels must be an (H, W) integer label map (0 = background). "
+            f"Received: shape {labels.shape}, dtype {labels.dtype}"
+        )
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"labels must be non-negative. Received: minimum {labels.min()}")
+    if connectivity not in (1, 2):
+        raise ValueError(f"connectivity must be 1 (4-connected) or 2 (8-connected). Received: {connectivity!r}")
+    flat = labels.ravel().astype(np.int64)
+    counts = np.bincount(flat)
+    values = np.flatnonzero(counts)
+    values = values[values > 0]
+    area = counts[values]
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    border = np.isin(values, edge)
+    structure = ndi.generate_binary_structure(2, connectivity)
+    boxes = ndi.find_objects(flat.reshape(labels.shape))
+    pieces = np.array(
+        [ndi.label(labels[boxes[v - 1]] == v, structure=structure)[1] for v in values], dtype=np.int64
+    )
+    return values, area, pieces, border
+
+
+def gland_stats(samples, *, connectivity=2):
+    """One row per annotated gland: image, split, grade, area and shape oddities.
+
+    Parameters
+    ----------
+    samples : iterable of Sample
+        E.g. ``load_split("train")``; the split is read from the name (``train_3`` ->
+        ``"train"``; ``synthetic_0`` -> ``"synthetic"``; None for a name without ``_``).
+    connectivity : {1, 2}, keyword-only
+        Pixel connectivity used to count the pieces of a gland (2 = 8-connected, default).
+
+    Returns
+    -------
+    stats : dict of str to ndarray
+        Equal-length columns, one entry per (image, label): ``name`` (str), ``split`` (str or
+        None, object), ``grade`` (str or None, object), ``label`` (int64, the label value),
+        ``area_px`` (int64, pixels carrying the label), ``pieces`` (int64, connected components
+        of the label) and ``touches_border`` (bool, some pixel on the image's outer rows or
+        columns). Rows follow the samples, then increasing label value.
+
+    Raises
+    ------
+    ValueError
+        If a sample's labels are not a non-negative (H, W) integer map, or ``connectivity``
+        is not 1 or 2.
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 0, 0],
+    ...                    [0, 0, 0, 3],
+    ...                    [3, 0, 0, 0]], dtype=np.int32)
+    >>> rows = gland_stats([Sample("train_7", np.zeros((3, 4, 3), np.uint8), labels, "benign")])
+    >>> rows["label"].tolist(), rows["area_px"].tolist(), rows["pieces"].tolist()
+    ([1, 3], [2, 2], [1, 2])
+    >>> rows["split"].tolist(), rows["touches_border"].tolist()
+    (['train', 'train'], [True, True])
+    """
+    columns = {key: [] for key in ("name", "split", "grade", "label", "area_px", "pieces", "touches_border")}
+    for sample in samples:
+        values, area, pieces, border = _label_table(sample.labels, connectivity)
+        n = len(values)
+        columns["name"] += [sample.name] * n
+        columns["split"] += [_split_of(sample.name)] * n
+        columns["grade"] += [sample.grade] * n
+        columns["label"] += values.tolist()
+        columns["area_px"] += area.tolist()
+        columns["pieces"] += pieces.tolist()
+        columns["touches_border"] += border.tolist()
+    return {
+        "name": np.array(columns["name"], dtype=object),
+        "split": np.array(columns["split"], dtype=object),
+        "grade": np.array(columns["grade"], dtype=object),
+        "label": np.array(columns["label"], dtype=np.int64),
+        "area_px": np.array(columns["area_px"], dtype=np.int64),
+        "pieces": np.array(columns["pieces"], dtype=np.int64),
+        "touches_border": np.array(columns["touches_border"], dtype=bool),
+    }
+
+
+#: Kinds of annotation oddity that :func:`annotation_oddities` reports.
+ODDITIES = ("missing_label", "several_pieces", "tiny", "touches_border")
+
+
+def annotation_oddities(samples, *, tiny_px=50, connectivity=2):
+    """Find the irregularities of instance annotations that matter for object-level metrics.
+
+    Parameters
+    ----------
+    samples : iterable of Sample
+        Images with their instance label maps.
+    tiny_px : int, keyword-only
+        A label covering fewer pixels than this is reported as ``"tiny"`` (default 50; GlaS
+        glands are hundreds to tens of thousands of pixels).
+    connectivity : {1, 2}, keyword-only
+        Connectivity for counting pieces (2 = 8-connected, default).
+
+    Returns
+    -------
+    rows : list of dict
+        One dict per finding, ``{"name", "split", "grade", "label", "kind", "value"}``, in
+        sample order, where ``kind`` is one of :data:`ODDITIES`:
+
+        * ``"missing_label"``: the label values are not ``1..max`` without gaps; ``label`` is
+          the missing value, ``value`` the largest label of the image;
+        * ``"several_pieces"``: the label is split into ``value`` > 1 connected pieces;
+        * ``"tiny"``: the label covers ``value`` < ``tiny_px`` pixels;
+        * ``"touches_border"``: the gland reaches the image border (it is cut by the field of
+          view), ``value`` its area in pixels.
+
+    Raises
+    ------
+    ValueError
+        If a label map is not a non-negative (H, W) integer map, ``tiny_px`` is not a
+        non-negative integer, or ``connectivity`` is not 1 or 2.
+
+    Notes
+    -----
+    A gland in several pieces is one ground-truth object for the GlaS metrics but several
+    objects for a segmentation that labels connected components, so it can cost an F1 match;
+    a tiny label is a ground-truth object that no reasonable post-processing keeps.
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 0, 4, 4],
+    ...                    [0, 0, 0, 0],
+    ...                    [1, 0, 0, 0]], dtype=np.int32)
+    >>> rows = annotation_oddities([Sample("testB_2", np.zeros((3, 4, 3), np.uint8), labels)], tiny_px=2)
+    >>> sorted((r["kind"], r["label"], r["value"]) for r in rows if r["kind"] != "touches_border")
+    [('missing_label', 2, 4), ('missing_label', 3, 4), ('several_pieces', 1, 2)]
+    """
+    if isinstance(tiny_px, bool) or not isinstance(tiny_px, (int, np.integer)) or tiny_px < 0:
+        raise ValueError(f"tiny_px must be a non-negative integer. Received: tiny_px={tiny_px!r}")
+    rows = []
+    for sample in samples:
+        values, area, pieces, border = _label_table(sample.labels, connectivity)
+        base = {"name": sample.name, "split": _split_of(sample.name), "grade": sample.grade}
+        top = int(values[-1]) if len(values) else 0
+        for missing in np.setdiff1d(np.arange(1, top + 1), values):
+            rows.append({**base, "label": int(missing), "kind": "missing_label", "value": top})
+        for v, a, p, b in zip(values.tolist(), area.tolist(), pieces.tolist(), border.tolist()):
+            if p > 1:
+                rows.append({**base, "label": v, "kind": "several_pieces", "value": p})
+            if a < tiny_px:
+                rows.append({**base, "label": v, "kind": "tiny", "value": a})
+            if b:
+                rows.append({**base, "label": v, "kind": "touches_border", "value": a})
+    return rows

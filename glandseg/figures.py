@@ -440,6 +440,839 @@ def metrics_benchmark_table(path) -> Table:
                                       f"run {bench['started_utc'][:10]} at commit {str(bench['git_commit'])[:7]}")
 
 
+# ----------------------------------------------------------------------------------------------
+# Book: the data and method pages (GlaS statistics, pre-processing, augmentation, model, losses,
+# post-processing, open decisions). Every function takes arrays or package objects and returns a
+# matplotlib figure or a Table; nothing here reads files.
+
+_SPLIT_ORDER = ("train", "testA", "testB")
+_GRADE_ORDER = ("benign", "malignant")
+_CROP_COLOURS = ("tab:orange", "tab:cyan", "tab:olive", "tab:pink")
+
+
+class Note:
+    """A boxed note ("admonition") for a page, e.g. to say that the GlaS data is missing.
+
+    Parameters
+    ----------
+    text : str
+        The message; text between backticks is shown as code.
+    title : str, optional
+        Box title.
+
+    Notes
+    -----
+    Renders as the HTML of a Sphinx ``note`` admonition (styled by the book's theme) and as
+    Markdown elsewhere.
+
+    Examples
+    --------
+    >>> Note("Run `glandseg download`.")._repr_html_()[:31]
+    '<div class="admonition note"><p'
+    """
+
+    def __init__(self, text, title="Note"):
+        self.text = str(text)
+        self.title = str(title)
+
+    def _repr_html_(self):
+        import re
+
+        body = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.text))
+        return (
+            f'<div class="admonition note"><p class="admonition-title">{html.escape(self.title)}</p>'
+            f"<p>{body}</p></div>"
+        )
+
+    def _repr_markdown_(self):
+        return f"**{self.title}.** {self.text}"
+
+    def __str__(self):
+        return f"{self.title}: {self.text}"
+
+
+def missing_data_note(what="the figures below use synthetic images instead"):
+    """The note a page shows when the GlaS data is not found (see ``glandseg.data.find_data``).
+
+    Parameters
+    ----------
+    what : str, optional
+        What the page does instead, appended to the message.
+
+    Returns
+    -------
+    note : Note
+    """
+    return Note(
+        "This page shows GlaS images, which are research-use only and not part of the repository. "
+        "Run `glandseg download` to fetch it, or `glandseg download --from PATH` with a copy you "
+        "already have, or set the environment variable `GLANDSEG_DATA` to the folder that holds "
+        f"it; then rebuild the book. Until then {what}.",
+        title="GlaS data not found",
+    )
+
+
+def _by_image(stats):
+    """(name, split, grade, glands) per image of a ``gland_stats`` table, in first-seen order."""
+    names = list(dict.fromkeys(stats["name"].tolist()))
+    first = {name: i for i, name in reversed(list(enumerate(stats["name"].tolist())))}
+    counts = {name: 0 for name in names}
+    for name in stats["name"].tolist():
+        counts[name] += 1
+    return [(n, stats["split"][first[n]], stats["grade"][first[n]], counts[n]) for n in names]
+
+
+def glands_per_image(stats):
+    """Number of annotated glands of each image, grouped by split and grade.
+
+    Parameters
+    ----------
+    stats : dict of ndarray
+        Per-gland table from :func:`glandseg.data.gland_stats`.
+
+    Returns
+    -------
+    counts : dict of (str, str) to ndarray of int
+        ``(split, grade)`` to the gland counts of its images, in image order. Images without any
+        gland have no row in ``stats`` and so do not appear.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stats = {"name": np.array(["a", "a", "b"], object), "split": np.array(["train"] * 3, object),
+    ...          "grade": np.array(["benign", "benign", "malignant"], object)}
+    >>> {k: v.tolist() for k, v in glands_per_image(stats).items()}
+    {('train', 'benign'): [2], ('train', 'malignant'): [1]}
+    """
+    out = {}
+    for _, split, grade, n in _by_image(stats):
+        out.setdefault((split, grade), []).append(n)
+    return {key: np.array(value, dtype=np.int64) for key, value in out.items()}
+
+
+def split_summary_table(samples, stats):
+    """Images, grades, glands and gland sizes per split, as a table.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        The images (their names give the split, see :func:`glandseg.data.gland_stats`).
+    stats : dict of ndarray
+        ``gland_stats(samples)``.
+
+    Returns
+    -------
+    table : Table
+        One row per split (train, testA, testB, then any other in order of appearance) and a
+        total row: images, benign and malignant images, glands, median (min-max) glands per
+        image and median gland area in pixels.
+    """
+    from glandseg.data import _split_of
+
+    splits = [s for s in _SPLIT_ORDER if any(_split_of(x.name) == s for x in samples)]
+    splits += [s for s in dict.fromkeys(_split_of(x.name) for x in samples) if s not in splits]
+    per_image = {name: n for name, _, _, n in _by_image(stats)}
+
+    def row(label, chosen):
+        names = [x.name for x in chosen]
+        counts = np.array([per_image.get(n, 0) for n in names])
+        areas = stats["area_px"][np.isin(stats["name"], names)]
+        grades = [x.grade for x in chosen]
+        spread = f"{int(np.median(counts))} ({counts.min()}-{counts.max()})" if len(counts) else "-"
+        return [
+            label, len(chosen), grades.count("benign"), grades.count("malignant"), int(counts.sum()),
+            spread, int(np.median(areas)) if len(areas) else "-",
+        ]
+
+    rows = [row(str(s), [x for x in samples if _split_of(x.name) == s]) for s in splits]
+    rows.append(row("all", list(samples)))
+    columns = ["split", "images", "benign", "malignant", "glands", "glands per image, median (range)",
+               "median gland area (px)"]
+    return Table(columns, rows)
+
+
+def gland_size_figure(stats):
+    """Histograms of gland areas by split and by grade, and glands per image.
+
+    Parameters
+    ----------
+    stats : dict of ndarray
+        Per-gland table from :func:`glandseg.data.gland_stats`.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        Three panels: gland area (log scale) as a fraction of each split's glands; the same by
+        grade; glands per image as box plots with every image drawn as a dot, per split and
+        grade.
+    """
+    import matplotlib.pyplot as plt
+
+    area = stats["area_px"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    bins = np.logspace(0, np.log10(max(int(area.max()) if len(area) else 1, 10)) + 0.01, 41)
+    for ax, column, groups, title in (
+        (axes[0], "split", _ordered(stats["split"], _SPLIT_ORDER), "by split"),
+        (axes[1], "grade", _ordered(stats["grade"], _GRADE_ORDER), "by grade"),
+    ):
+        for group in groups:
+            values = area[stats[column] == group]
+            ax.hist(values, bins=bins, weights=np.full(len(values), 1 / len(values)), histtype="step",
+                    lw=1.6, label=f"{group} ({len(values)} glands)")
+        ax.set_xscale("log")
+        ax.set_xlabel("gland area (pixels, log scale)")
+        ax.set_ylabel("fraction of glands")
+        ax.set_title(f"Gland area {title}", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    counts = glands_per_image(stats)
+    keys = [(s, g) for s in _ordered(stats["split"], _SPLIT_ORDER) for g in _ordered(stats["grade"], _GRADE_ORDER)
+            if (s, g) in counts]
+    ax = axes[2]
+    ax.boxplot([counts[k] for k in keys], positions=range(len(keys)), widths=0.5, showfliers=False)
+    rng = np.random.default_rng(0)  # horizontal jitter of the dots only
+    for i, key in enumerate(keys):
+        ax.plot(i + rng.uniform(-0.15, 0.15, len(counts[key])), counts[key], "o", ms=3, alpha=0.5,
+                color="tab:red" if key[1] == "malignant" else "tab:blue")
+    ax.set_xticks(range(len(keys)), [f"{s}\n{g}" for s, g in keys], fontsize=8)
+    ax.set_ylabel("glands per image")
+    ax.set_title("Glands per image", fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def _ordered(values, preferred):
+    present = [v for v in dict.fromkeys(values.tolist()) if v is not None]
+    return [v for v in preferred if v in present] + [v for v in present if v not in preferred]
+
+
+def oddity_table(rows, splits=_SPLIT_ORDER):
+    """Counts of annotation oddities per split: labels (and the images they are in).
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`glandseg.data.annotation_oddities`.
+    splits : sequence of str, optional
+        Column order.
+
+    Returns
+    -------
+    table : Table
+        One row per kind of :data:`glandseg.data.ODDITIES`; each cell is ``"labels (images)"``.
+
+    Examples
+    --------
+    >>> rows = [{"name": "train_1", "split": "train", "kind": "tiny"},
+    ...         {"name": "train_1", "split": "train", "kind": "tiny"}]
+    >>> oddity_table(rows, ["train"]).rows[2]
+    ['tiny', '2 (1)']
+    """
+    from glandseg.data import ODDITIES
+
+    table = []
+    for kind in ODDITIES:
+        cells = [kind]
+        for split in splits:
+            found = [r for r in rows if r["kind"] == kind and r["split"] == split]
+            cells.append(f"{len(found)} ({len({r['name'] for r in found})})")
+        table.append(cells)
+    return Table(["oddity"] + [f"{s}: labels (images)" for s in splits], table)
+
+
+def _outline(labels, width=1):
+    """Boolean mask of instance outlines, ``width`` pixels thick (inner boundaries)."""
+    from scipy import ndimage as ndi
+    from skimage.segmentation import find_boundaries
+
+    edges = find_boundaries(labels, mode="inner")
+    return ndi.binary_dilation(edges, iterations=width - 1) & (labels > 0) if width > 1 else edges
+
+
+def _with_outline(image, labels, colour=(0.0, 1.0, 0.2), width=3):
+    out = np.asarray(image, dtype=np.float32)
+    out = out / 255.0 if np.asarray(image).dtype == np.uint8 else out.copy()
+    out[_outline(labels, width)] = colour
+    return out
+
+
+def annotation_montage(samples, *, ncols=3, width_in=4.2):
+    """A grid of images with their gland outlines (green) and name, grade and gland count.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        Images to show, in order.
+    ncols : int, keyword-only
+        Columns of the grid.
+    width_in : float, keyword-only
+        Width of one panel in inches.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(samples)
+    nrows = -(-n // ncols)
+    aspect = samples[0].image.shape[0] / samples[0].image.shape[1]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width_in * ncols, width_in * aspect * nrows + 0.4 * nrows),
+                             constrained_layout=True, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, sample in zip(axes.ravel(), samples):
+        ax.imshow(_with_outline(sample.image, sample.labels))
+        glands = len(np.unique(sample.labels)) - int((sample.labels == 0).any())
+        ax.set_title(f"{sample.name} ({sample.grade}, {glands} glands)", fontsize=9)
+    return fig
+
+
+def pieces_figure(sample, label, *, connectivity=2):
+    """One annotated label that falls apart into several connected pieces.
+
+    Parameters
+    ----------
+    sample : Sample
+        The image and its labels.
+    label : int
+        The label value to show.
+    connectivity : {1, 2}, keyword-only
+        Connectivity of the pieces (2 = 8-connected).
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        Left: the annotation, one colour per label value, over the image; right: the chosen
+        label alone, one colour per connected piece.
+
+    Raises
+    ------
+    ValueError
+        If ``label`` does not occur in the sample.
+    """
+    import matplotlib.pyplot as plt
+    from scipy import ndimage as ndi
+    from skimage.color import label2rgb
+
+    region = sample.labels == label
+    if not region.any():
+        raise ValueError(f"label {label} does not occur in {sample.name}. Received: label={label!r}")
+    pieces, n = ndi.label(region, structure=ndi.generate_binary_structure(2, connectivity))
+    h, w = region.shape
+    fig, axes = plt.subplots(1, 2, figsize=(11, 11 / 2 * h / w + 0.4), constrained_layout=True)
+    axes[0].imshow(label2rgb(sample.labels, image=sample.image, bg_label=0, alpha=0.45, image_alpha=1.0))
+    labels_present = len(np.unique(sample.labels)) - int((sample.labels == 0).any())
+    plural = "s" if labels_present != 1 else ""
+    axes[0].set_title(f"{sample.name}: {labels_present} label value{plural}, one colour each", fontsize=9)
+    axes[1].imshow(label2rgb(pieces, image=sample.image, bg_label=0, alpha=0.45, image_alpha=1.0))
+    axes[1].set_title(f"label {label} alone: {n} connected pieces, one colour each", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    return fig
+
+
+def preprocessing_figure(rgb, config=None, *, zoom=None):
+    """The pre-processing steps of one image: RGB, H channel, unsharp-masked H, with a zoom.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8 ndarray
+        An H&E image.
+    config : glandseg.config.PreprocessConfig, optional
+        Size and unsharp parameters; the paper's by default.
+    zoom : (y0, x0, height, width), optional
+        Window of the resized image shown enlarged in the second row; default a window of a
+        quarter of each side around the centre.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        Two rows of three panels: resized RGB, H channel and unsharp-masked H channel (from
+        :func:`glandseg.preprocessing.to_input`, so exactly the network input), then the zoom.
+        Both H panels share one grey scale, stretched to the 99.5th percentile of the H channel.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from glandseg.config import PreprocessConfig
+    from glandseg.preprocessing import resize, to_input
+
+    config = PreprocessConfig() if config is None else config
+    h_config = config.replace(input="hematoxylin")
+    resized = resize(np.asarray(rgb), config.size)
+    h = to_input(rgb, h_config.replace(unsharp=False))[..., 0]
+    sharp = to_input(rgb, h_config.replace(unsharp=True))[..., 0]
+    height, width = h.shape
+    if zoom is None:
+        zoom = (3 * height // 8, 3 * width // 8, height // 4, width // 4)
+    y0, x0, zh, zw = zoom
+    vmax = max(float(np.percentile(h, 99.5)), 1e-6)
+    panels = [
+        (f"RGB, resized to {width}x{height}", resized, {}),
+        ("hematoxylin (H) channel", h, {"cmap": "gray", "vmin": 0, "vmax": vmax}),
+        (f"H after unsharp masking (sigma {config.unsharp_radius_px:g} px, amount {config.unsharp_amount:g})",
+         sharp, {"cmap": "gray", "vmin": 0, "vmax": vmax}),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.2), constrained_layout=True)
+    for (title, image, kwargs), top, bottom in zip(panels, axes[0], axes[1]):
+        top.imshow(image, **kwargs)
+        top.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), zw, zh, fill=False, ec="yellow", lw=1.2))
+        top.set_title(title, fontsize=9)
+        bottom.imshow(image[y0:y0 + zh, x0:x0 + zw], **kwargs)
+        bottom.set_title("zoom on the yellow box", fontsize=9)
+        top.set_axis_off()
+        bottom.set_axis_off()
+    return fig
+
+
+def _display(image):
+    """A variant or crop (float, 0-255 or 0-1, 1 or 3 channels) ready for ``imshow``."""
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.max() > 1.0:
+        a = a / 255.0
+    return np.clip(a, 0.0, 1.0)
+
+
+def variants_figure(image, mask, crop_size=(416, 288), *, ncols=5):
+    """The paper's 13 variants of one image, each with the frames of its four crops.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) ndarray
+        The resized image (uint8, or float in [0, 1]).
+    mask : (H, W) ndarray of int or bool
+        Its gland mask (outlined in white).
+    crop_size : (int, int), optional
+        Crop (width, height).
+    ncols : int, keyword-only
+        Columns of the grid.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One panel per :data:`glandseg.augment.PAPER_VARIANTS` entry, titled with its name; the
+        rectangles are the windows that :func:`glandseg.augment.paper_crops` cuts
+        (:func:`glandseg.augment.crop_positions`, in the variant's frame).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from glandseg.augment import PAPER_VARIANTS, crop_positions, paper_variants
+
+    frames = paper_variants(image, mask)
+    cw, ch = crop_size
+    nrows = -(-len(frames) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols, 2.6 * nrows), constrained_layout=True,
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, variant, (frame, frame_mask) in zip(axes.ravel(), PAPER_VARIANTS, frames):
+        ax.imshow(_display(frame))
+        if frame_mask.any():
+            ax.contour(frame_mask, levels=[0.5], colors="white", linewidths=0.5)
+        yx = crop_positions(frame.shape[:2], crop_size, 4, angle_deg=variant.angle_deg)
+        for (y0, x0), colour in zip(yx, _CROP_COLOURS):
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), cw, ch, fill=False, ec=colour, lw=1.4))
+        ax.set_title(variant.name, fontsize=9)
+    return fig
+
+
+def crops_figure(image, mask, variant="identity", crop_size=(416, 288)):
+    """The four crops of one variant, as the network sees them, with the mask outlined.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) ndarray
+        The resized image.
+    mask : (H, W) ndarray of int or bool
+        Its gland mask.
+    variant : str, int or Variant, optional
+        Which of :data:`glandseg.augment.PAPER_VARIANTS`.
+    crop_size : (int, int), optional
+        Crop (width, height).
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        Four panels from :func:`glandseg.augment.paper_crops`, framed in the colours of
+        :func:`variants_figure`.
+    """
+    import matplotlib.pyplot as plt
+
+    from glandseg.augment import paper_crops
+
+    crops = paper_crops(image, mask, variant, crop_size=crop_size, n=4)
+    fig, axes = plt.subplots(1, 4, figsize=(13, 13 / 4 * crop_size[1] / crop_size[0] + 0.5), constrained_layout=True)
+    for j, (ax, (crop, crop_mask), colour) in enumerate(zip(axes, crops, _CROP_COLOURS), start=1):
+        ax.imshow(_display(crop))
+        if crop_mask.any():
+            ax.contour(crop_mask, levels=[0.5], colors="white", linewidths=0.6)
+        ax.set_title(f"crop {j} of {variant}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set(edgecolor=colour, linewidth=3)
+    return fig
+
+
+_BLOCK_ROLES = {
+    "stem": "7x7/2 conv + BN + ReLU, 3x3/2 max-pool",
+    "enc1": "ResNet18 stage: 2 basic blocks",
+    "enc2": "ResNet18 stage: 2 basic blocks, first with stride 2",
+    "enc3": "ResNet18 stage: 2 basic blocks, first with stride 2",
+    "enc4": "ResNet18 stage: 2 basic blocks, first with stride 2",
+    "dec4": "decoder block (1x1, 3x3 transposed /2, 1x1) + skip add of enc4's input",
+    "dec3": "decoder block + skip add of enc3's input",
+    "dec2": "decoder block + skip add of enc2's input",
+    "dec1": "decoder block (stride 1) + skip add of enc1's input",
+    "head": "3x3 transposed /2, 3x3 conv, 2x2 transposed /2, sigmoid: final output",
+    "coarse": "1x1 conv + sigmoid on a decoder output: coarse output (deep supervision)",
+}
+
+
+def model_table(rows):
+    """Blocks of the LinkNet model with output shapes and parameter counts, and a total row.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`glandseg.model.model_summary_table` (``block``, ``output_shape``,
+        ``params``, ``layers``).
+
+    Returns
+    -------
+    table : Table
+        Columns block, what it is, output (H x W x C), layers, parameters (with thousands
+        separators); the last row sums layers and parameters.
+
+    Examples
+    --------
+    >>> rows = [{"block": "stem", "output_shape": (None, 8, 8, 64), "params": 9664, "layers": 4}]
+    >>> model_table(rows).rows[-1]
+    ['total', '', '', '4', '9,664']
+    """
+    out = []
+    for r in rows:
+        shape = " x ".join(str(s) for s in r["output_shape"][1:])
+        out.append([r["block"], _BLOCK_ROLES.get(r["block"], ""), shape, str(r["layers"]), f"{r['params']:,}"])
+    out.append(["total", "", "", str(sum(r["layers"] for r in rows)), f"{sum(r['params'] for r in rows):,}"])
+    return Table(["block", "what it is", "output (H x W x C)", "layers", "parameters"], out)
+
+
+def loss_curves(bce=0.3, accuracy=0.9, *, dice_terms=("exp", "log"), n=101):
+    """L1, L2 and L3 as functions of the soft Dice at fixed BCE and accuracy.
+
+    Parameters
+    ----------
+    bce, accuracy : float, optional
+        The fixed BCE and soft accuracy.
+    dice_terms : sequence of {"exp", "log"}, keyword-only
+        One panel per Dice term (``exp(1 + Dice)``, the paper as we read it; ``log(1 + Dice)``).
+    n : int, keyword-only
+        Points on the Dice axis [0, 1].
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        Lines labelled ``L1``, ``L2``, ``L3`` in each panel, values from
+        :func:`glandseg.losses.composite_value`.
+    """
+    import matplotlib.pyplot as plt
+
+    from glandseg.losses import composite_value
+
+    dice = np.linspace(0.0, 1.0, n)
+    fig, axes = plt.subplots(1, len(dice_terms), figsize=(5.2 * len(dice_terms), 3.4), constrained_layout=True,
+                             squeeze=False)
+    for ax, term in zip(axes[0], dice_terms):
+        for name, style in (("L1", "-"), ("L2", "--"), ("L3", "-.")):
+            ax.plot(dice, composite_value(bce, dice, accuracy, loss=name, dice_term=term), style, lw=1.8, label=name)
+        formula = "exp(1 + Dice)" if term == "exp" else "log(1 + Dice)"
+        ax.set_title(f"Dice term {formula}; BCE = {bce:g}, accuracy = {accuracy:g}", fontsize=9)
+        ax.set_xlabel("soft Dice")
+        ax.set_ylabel("loss value (lower is better)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def simulated_probability(labels, *, seed=0, blur_px=3.0, lumen=0.6, noise=0.2, noise_px=6.0):
+    """A made-up network probability map for a label map, to illustrate post-processing.
+
+    Not a prediction: a smooth version of the ground truth with the faults the post-processing
+    is there to repair (soft borders, low-probability lumens, speckle).
+
+    Parameters
+    ----------
+    labels : (H, W) ndarray of int
+        Instance labels (0 = background).
+    seed : int, keyword-only
+        Seed of the noise.
+    blur_px : float, keyword-only
+        Gaussian sigma that softens the gland borders.
+    lumen : float, keyword-only
+        Fraction by which the probability drops in the centre of each gland (the part farther
+        than 60% of the gland's largest distance to its border), which leaves holes.
+    noise : float, keyword-only
+        Amplitude of smooth Gaussian noise (standard deviation of the added field).
+    noise_px : float, keyword-only
+        Correlation length (Gaussian sigma) of the noise: blobs of about this radius.
+
+    Returns
+    -------
+    prob : (H, W) ndarray of float32
+        Values in [0, 1]; the same arguments give the same map.
+
+    Notes
+    -----
+    ``p = clip(G_blur * (mask * (1 - lumen * centre)) + noise * n, 0, 1)``, with ``centre`` the
+    indicator of the inner part of each gland and ``n`` a Gaussian field smoothed with sigma
+    ``noise_px`` and scaled to unit standard deviation.
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), int); labels[5:15, 5:15] = 1
+    >>> p = simulated_probability(labels, noise=0, lumen=0, blur_px=0.01)
+    >>> bool(np.allclose(p, labels > 0))
+    True
+    """
+    from scipy import ndimage as ndi
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "iub":
+        raise ValueError(f"labels must be an (H, W) integer label map. Received: shape {labels.shape}, dtype {labels.dtype}")
+    mask = labels > 0
+    distance = ndi.distance_transform_edt(mask)
+    if mask.any():
+        peak = ndi.maximum(distance, labels, index=np.arange(labels.max() + 1))
+        peak = np.asarray(peak)[labels]
+        centre = mask & (distance > 0.6 * peak)
+    else:
+        centre = mask
+    p = mask * (1.0 - lumen * centre)
+    p = ndi.gaussian_filter(p.astype(np.float64), blur_px)
+    if noise:
+        field = ndi.gaussian_filter(np.random.default_rng(seed).standard_normal(mask.shape), noise_px)
+        p = p + noise * field / max(field.std(), 1e-12)
+    return np.clip(p, 0.0, 1.0).astype(np.float32)
+
+
+def postprocess_stages(prob, config=None):
+    """Intermediate results of :func:`glandseg.postprocess.to_instances` (no resize).
+
+    Parameters
+    ----------
+    prob : (H, W) ndarray of float
+        Probability map in [0, 1].
+    config : glandseg.config.PostprocessConfig, optional
+
+    Returns
+    -------
+    stages : dict
+        ``threshold`` (float), ``mask`` (bool, ``prob > threshold``), ``cleaned`` (bool, after
+        :func:`glandseg.postprocess.clean_mask`) and ``instances`` (int32 labels, equal to
+        ``to_instances(prob, config=config)``).
+    """
+    from skimage.measure import label
+
+    from glandseg.config import PostprocessConfig
+    from glandseg.postprocess import clean_mask, threshold, threshold_value
+
+    config = PostprocessConfig() if config is None else config
+    t = threshold_value(prob, config.threshold)
+    mask = threshold(prob, config.threshold)
+    cleaned = clean_mask(mask, config)
+    instances = label(cleaned, connectivity=config.connectivity).astype(np.int32)
+    return {"threshold": t, "mask": mask, "cleaned": cleaned, "instances": instances}
+
+
+def postprocess_figure(prob, config=None, *, image=None):
+    """Probability map, Otsu mask, cleaned mask and gland instances side by side.
+
+    Parameters
+    ----------
+    prob : (H, W) ndarray of float
+        Probability map in [0, 1].
+    config : glandseg.config.PostprocessConfig, optional
+    image : (H, W, 3) ndarray, optional
+        Shown under the instances.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        Four panels. The third colours what the morphology changed: filled holes in blue,
+        removed objects in red, kept pixels in white.
+    """
+    import matplotlib.pyplot as plt
+    from skimage.color import label2rgb
+
+    from glandseg.config import PostprocessConfig
+
+    config = PostprocessConfig() if config is None else config
+    s = postprocess_stages(prob, config)
+    change = np.zeros(s["mask"].shape + (3,), np.float32)
+    change[s["mask"] & s["cleaned"]] = 1.0
+    change[s["cleaned"] & ~s["mask"]] = (0.2, 0.45, 1.0)
+    change[s["mask"] & ~s["cleaned"]] = (1.0, 0.15, 0.15)
+    n = int(s["instances"].max())
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), constrained_layout=True)
+    shown = axes[0].imshow(prob, cmap="magma", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=axes[0], shrink=0.8, label="probability")
+    axes[0].set_title("probability map", fontsize=9)
+    axes[1].imshow(s["mask"], cmap="gray")
+    method = "Otsu" if config.threshold == "otsu" else "fixed"
+    axes[1].set_title(f"{method} threshold: prob > {s['threshold']:.3f}", fontsize=9)
+    axes[2].imshow(change)
+    axes[2].set_title(
+        f"holes <= {config.hole_size_px} px filled (blue),\nobjects < {config.min_size_px} px removed (red)",
+        fontsize=9,
+    )
+    background = None if image is None else image
+    axes[3].imshow(label2rgb(s["instances"], image=background, bg_label=0, alpha=0.45 if image is not None else 1.0))
+    axes[3].set_title(f"connected components: {n} glands", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    return fig
+
+
+#: Every choice the paper leaves open: (decision, what the paper says, what glandseg does, what
+#: sets it). "Set by" is a config field (``section.field`` of ``ExperimentConfig``), or a module
+#: constant / function argument written ``glandseg.module.NAME``; :func:`decisions_table` reads
+#: the current values from them.
+OPEN_DECISIONS = (
+    ("Order of the pre-processing steps", "resize, H channel, unsharp masking (listed, order implied)",
+     "resize the RGB image (bilinear), then colour deconvolution, then unsharp masking of the H channel; "
+     "the unsharp sigma is in pixels of the resized image", "fixed in glandseg.preprocessing.to_input"),
+    ("Scale of the H channel", "not stated",
+     "H density divided by a fixed constant, the largest H any 8-bit pixel without a zero channel can "
+     "give, clipped to [0, 1]: comparable across images, no per-image normalisation",
+     "glandseg.preprocessing.H_SCALE"),
+    ("Network input", "H channel (RGB for comparison)", "H channel; RGB is the ablation", "preprocess.input"),
+    ("Unsharp masking", "with and without (ablation)", "off by default, on in the ablation", "preprocess.unsharp"),
+    ("Unsharp sigma", "not stated", "a Gaussian of nucleus scale at 832x576, scaled with the image in smaller presets",
+     "preprocess.unsharp_radius_px"),
+    ("Unsharp amount", "not stated", "scikit-image's default", "preprocess.unsharp_amount"),
+    ("The 13 variants", "rotations and flips, 13 per image",
+     "the 8 exact symmetries of the pixel grid plus rotations by +-15, +-30 and 45 degrees (every "
+     "orientation modulo 90 degrees on a 15-degree grid)", "glandseg.augment.PAPER_VARIANTS"),
+    ("Positions of the 4 crops", "four 416x288 crops per variant, positions not stated",
+     "the four extreme positions: the quadrants of an upright frame; for oblique rotations, the "
+     "extreme windows that lie wholly inside the rotated image",
+     "fixed: glandseg.augment.crop_positions(positions='corners')"),
+    ("Crop size (preset choice)", "416x288", "416x288 (paper); smaller in the CPU presets", "augment.crop_size"),
+    ("Augmentation mode", "the fixed set of 4420 crops", "the fixed set (paper); fresh random "
+     "flips, rotations and crops every epoch in the CPU presets", "augment.mode"),
+    ("Where the coarse output is taken", "from the decoder before full resolution",
+     "1x1 convolution + sigmoid on the output of the last decoder block (1/4 of the input side)",
+     "model.coarse_scale"),
+    ("Coarse ground truth", "the ground truth downsampled to the coarse scale",
+     "area average over each block (a soft target: the gland fraction)", "fixed: glandseg.losses.coarse_target(method='area') in glandseg.train"),
+    ("Dice over a batch", "not stated", "one Dice over the whole batch tensor (sums pooled), "
+     "defined for crops without glands", "fixed: glandseg.losses.get(per_sample=False)"),
+    ("Dice term of L1-L3", "printed as e(1+Dice)", "exp(1 + Dice); log(1 + Dice) as an option",
+     "train.dice_term"),
+    ("Dice smoothing S", "a constant, value not stated", "1", "train.smooth"),
+    ("Loss weights", "2 x internal + 1 x output", "as stated", "train.coarse_weight"),
+    ("BCE clipping", "not stated", "probabilities clipped to [eps, 1 - eps] as in Keras", "glandseg.losses.EPSILON"),
+    ("Batch-norm momentum", "not stated", "PyTorch's default, as in the reference LinkNet; Keras' 0.99 "
+     "leaves stale statistics after short runs", "glandseg.model.BN_MOMENTUM"),
+    ("Optimizer", "not stated", "Adam", "train.optimizer"),
+    ("Learning rate", "not stated", "constant in the paper preset, cosine decay in the CPU presets",
+     "train.learning_rate"),
+    ("Learning-rate schedule", "not stated", "see learning rate", "train.lr_schedule"),
+    ("Batch size", "not stated", "fits the 416x288 crops in memory", "train.batch_size"),
+    ("Validation split", "not stated", "whole training images held out (drawn with the seed); the "
+     "weights with the lowest validation loss are used", "train.val_images"),
+    ("Otsu on maps without two classes", "Otsu threshold",
+     "the Otsu threshold is clipped into a range, so all-background maps give no gland and "
+     "all-gland maps one region", "glandseg.postprocess.OTSU_RANGE"),
+    ("Resize back to the image", "resize the probability map back", "bilinear, before thresholding",
+     "fixed in glandseg.postprocess.to_instances"),
+    ("Hole filling", "fill holes (size not stated)", "enclosed background regions up to a size",
+     "postprocess.hole_size_px"),
+    ("Noise removal", "remove noise (size not stated)", "objects under a size removed after hole filling",
+     "postprocess.min_size_px"),
+    ("Opening", "morphological operations (not listed)", "none by default", "postprocess.opening_radius_px"),
+    ("Connectivity of glands", "connected components", "4-connected", "postprocess.connectivity"),
+    ("Input size (preset choice)", "832x576", "832x576 (paper); smaller in the CPU presets", "preprocess.size"),
+    ("Epochs (preset choice)", "100", "100 (paper); a few in the CPU presets", "train.epochs"),
+    ("Numeric precision", "not stated (Titan X)", "float32", "train.precision"),
+)
+
+
+def _decision_value(setting, config):
+    """Current value of a decision's setting, or "" when it is not a value (a fixed step)."""
+    import importlib
+
+    if setting.startswith("fixed"):
+        return ""
+    if setting.startswith("glandseg."):
+        module, _, name = setting.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+    section, _, name = setting.partition(".")
+    return getattr(getattr(config, section), name)
+
+
+def _show(value):
+    if isinstance(value, tuple) and value and hasattr(value[0], "angle_deg"):  # PAPER_VARIANTS
+        return f"{len(value)} variants"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value)) if all(isinstance(v, int) for v in value) else str(value)
+    return str(value)
+
+
+def decisions_table(presets=("paper", "workshop")):
+    """The decisions the paper leaves open, with what sets each and its value in some presets.
+
+    Parameters
+    ----------
+    presets : sequence of str, optional
+        Preset names (``glandseg.config.preset_config``), one value column each.
+
+    Returns
+    -------
+    table : Table
+        Columns decision, the paper, glandseg, set by, and one column per preset; values are read
+        from the preset configs and module constants (see :data:`OPEN_DECISIONS`), so the table
+        cannot drift from the code. Fixed steps have no value.
+    """
+    from glandseg.config import preset_config
+
+    configs = [preset_config(name) for name in presets]
+    rows = []
+    for decision, paper, ours, setting in OPEN_DECISIONS:
+        values = [_show(_decision_value(setting, config)) for config in configs]
+        rows.append([decision, paper, ours, setting] + values)
+    return Table(["decision", "the paper", "glandseg", "set by"] + [f"{p} preset" for p in presets], rows)
+
+
+__all__ += [
+    "Note",
+    "missing_data_note",
+    "glands_per_image",
+    "split_summary_table",
+    "gland_size_figure",
+    "oddity_table",
+    "annotation_montage",
+    "pieces_figure",
+    "preprocessing_figure",
+    "variants_figure",
+    "crops_figure",
+    "model_table",
+    "loss_curves",
+    "simulated_probability",
+    "postprocess_stages",
+    "postprocess_figure",
+    "OPEN_DECISIONS",
+    "decisions_table",
+]
+
+
 __all__ += ["protocol_table"]
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "soft_accuracy",
     "SegmentationLoss",
     "get",
+    "composite_value",
     "coarse_target",
     "output_losses",
 ]
@@ -332,6 +333,62 @@ def get(name, *, dice_term="exp", smooth=1.0, per_sample=False):
             f"Unknown loss. Expected one of {', '.join(map(repr, LOSS_NAMES))}. Received: name={name!r}"
         )
     return SegmentationLoss(name, dice_term=dice_term, smooth=smooth, per_sample=per_sample)
+
+
+def composite_value(bce, dice, accuracy=None, *, loss="L3", dice_term="exp"):
+    """Value of L1, L2 or L3 from given BCE, Dice and accuracy values (NumPy, for plots).
+
+    Parameters
+    ----------
+    bce : float or array_like
+        Binary cross-entropy value(s), >= 0.
+    dice : float or array_like
+        Soft Dice value(s) in [0, 1].
+    accuracy : float or array_like, optional
+        Soft accuracy value(s) in [0, 1]; needed for L2 and L3, ignored by L1.
+    loss : {"L1", "L2", "L3"}, keyword-only
+        Which composite loss.
+    dice_term : {"exp", "log"}, keyword-only
+        ``D = exp(1 + Dice)`` (default) or ``log(1 + Dice)``.
+
+    Returns
+    -------
+    value : float64 ndarray
+        The inputs broadcast against each other; a 0-d array for scalar inputs.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` or ``dice_term`` is unknown, or ``accuracy`` is missing for L2/L3.
+
+    Notes
+    -----
+    ``L = w_bce BCE - D(Dice) - w_acc Accuracy`` with ``(w_bce, w_acc) = (1, 0)``, ``(1, 1)``
+    and ``(2, 1)`` for L1, L2 and L3: the same weights that :class:`SegmentationLoss` applies
+    to tensors, so the two agree whenever BCE, Dice and accuracy agree.
+
+    Examples
+    --------
+    >>> float(composite_value(0.0, 1.0, 1.0, loss="L2"))  # -(e**2) - 1
+    -8.38905609893065
+    >>> float(composite_value(1.0, 0.0, loss="L1", dice_term="log"))  # 1 - log 1
+    1.0
+    """
+    if loss not in _COMPOSITE:
+        raise ValueError(
+            f"loss must be one of {', '.join(map(repr, _COMPOSITE))}. Received: loss={loss!r}"
+        )
+    _check_dice_term(dice_term)
+    w_bce, w_dice, w_acc = _COMPOSITE[loss]
+    if w_acc and accuracy is None:
+        raise ValueError(f"{loss} needs accuracy. Received: accuracy=None")
+    bce = np.asarray(bce, dtype=np.float64)
+    dice = np.asarray(dice, dtype=np.float64)
+    term = np.exp(1.0 + dice) if dice_term == "exp" else np.log1p(dice)
+    value = w_bce * bce - w_dice * term
+    if w_acc:
+        value = value - w_acc * np.asarray(accuracy, dtype=np.float64)
+    return value
 
 
 def coarse_target(mask, scale, *, method="area"):

@@ -701,3 +701,104 @@ def test_real_cli_import_from_folder(glas_root, tmp_path, capsys):
     assert cli_main(["download", "--dest", str(dest), "--from", str(glas_root)]) == 0
     assert str(dest) in capsys.readouterr().out
     assert data.validate(dest, checksums=False) == dest
+
+
+# ----------------------------------------------------------------------------------------------
+# find_data, gland_stats, annotation_oddities (book helpers)
+
+
+def _odd_labels():
+    """A 6x8 label map worked out by hand.
+
+    label 1: 4 px in the top-left corner (touches the border), one piece;
+    label 2: 6 px in two pieces (rows 2-3 of column 3, and rows 2-3 of columns 5-6), no border;
+    label 5: 1 px inside the image (tiny); labels 3 and 4 are missing.
+    """
+    labels = np.zeros((6, 8), np.int32)
+    labels[0:2, 0:2] = 1  # 4 px, border
+    labels[2:4, 3] = 2  # 2 px
+    labels[2:4, 5:7] = 2  # 4 px, not touching the first piece (col 4 is empty)
+    labels[4, 2] = 5  # 1 px, interior (row 4 of 0..5, col 2 of 0..7)
+    return labels
+
+
+def _sample(name, labels, grade="benign"):
+    return data.Sample(name, np.zeros(labels.shape + (3,), np.uint8), labels, grade)
+
+
+def test_gland_stats_hand_worked_label_map():
+    rows = data.gland_stats([_sample("testA_3", _odd_labels(), "malignant")])
+    assert rows["label"].tolist() == [1, 2, 5]
+    assert rows["area_px"].tolist() == [4, 6, 1]
+    assert rows["pieces"].tolist() == [1, 2, 1]
+    assert rows["touches_border"].tolist() == [True, False, False]
+    assert rows["name"].tolist() == ["testA_3"] * 3
+    assert rows["split"].tolist() == ["testA"] * 3 and rows["grade"].tolist() == ["malignant"] * 3
+
+
+def test_gland_stats_connectivity_decides_diagonal_pieces():
+    labels = np.zeros((4, 4), np.int32)
+    labels[1, 1] = labels[2, 2] = 7  # diagonal neighbours: one piece 8-connected, two 4-connected
+    sample = _sample("synthetic_0", labels, None)
+    assert data.gland_stats([sample])["pieces"].tolist() == [1]
+    assert data.gland_stats([sample], connectivity=1)["pieces"].tolist() == [2]
+    assert data.gland_stats([sample])["split"].tolist() == ["synthetic"]
+    assert data.gland_stats([_sample("noprefix", labels)])["split"].tolist() == [None]
+
+
+def test_gland_stats_concatenates_samples_and_handles_empty_maps():
+    empty = _sample("train_1", np.zeros((3, 3), np.int32))
+    rows = data.gland_stats([empty, _sample("train_2", _odd_labels())])
+    assert rows["name"].tolist() == ["train_2"] * 3
+    assert all(len(col) == 3 for col in rows.values())
+    assert all(len(col) == 0 for col in data.gland_stats([]).values())
+
+
+def test_gland_stats_rejects_float_labels():
+    with pytest.raises(ValueError, match="integer label map"):
+        data.gland_stats([_sample("train_1", np.zeros((3, 3), np.float32))])
+
+
+def test_annotation_oddities_hand_worked_label_map():
+    rows = data.annotation_oddities([_sample("testB_4", _odd_labels())], tiny_px=2)
+    found = sorted((r["kind"], r["label"], r["value"]) for r in rows)
+    assert found == [
+        ("missing_label", 3, 5),
+        ("missing_label", 4, 5),
+        ("several_pieces", 2, 2),
+        ("tiny", 5, 1),
+        ("touches_border", 1, 4),
+    ]
+    assert {r["name"] for r in rows} == {"testB_4"} and {r["split"] for r in rows} == {"testB"}
+    assert {kind for kind, _, _ in found} <= set(data.ODDITIES)
+
+
+def test_annotation_oddities_threshold_and_clean_map():
+    # tiny means strictly fewer pixels than tiny_px
+    rows = data.annotation_oddities([_sample("train_1", _odd_labels())], tiny_px=5)
+    assert sorted((r["label"], r["value"]) for r in rows if r["kind"] == "tiny") == [(1, 4), (5, 1)]
+    clean = np.zeros((5, 5), np.int32)
+    clean[1:3, 1:3] = 1
+    clean[3, 3] = 2  # 8-adjacent to label 1 but its own label: not an oddity
+    assert data.annotation_oddities([_sample("train_2", clean)], tiny_px=1) == []
+    with pytest.raises(ValueError, match="tiny_px"):
+        data.annotation_oddities([], tiny_px=-1)
+
+
+def test_find_data_returns_none_without_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLANDSEG_DATA", raising=False)
+    assert data.find_data(tmp_path / "missing") is None
+    (tmp_path / "empty").mkdir()
+    assert data.find_data(tmp_path / "empty") is None
+
+
+@pytest.mark.glas
+def test_find_data_and_oddities_on_real_glas(glas_root, monkeypatch):
+    monkeypatch.setenv("GLANDSEG_DATA", str(glas_root))
+    assert data.find_data() == glas_root
+    samples = data.load_split("testB", glas_root)
+    pieces = {r["name"]: r["value"] for r in data.annotation_oddities(samples) if r["kind"] == "several_pieces"}
+    # SOURCE.md of the shared copy: label 1 split into 8-connected pieces in four testB images
+    assert pieces == {"testB_3": 7, "testB_11": 5, "testB_18": 8, "testB_19": 7}
+    rows = data.gland_stats(samples)
+    assert len(rows["label"]) == 95 and rows["area_px"].sum() == sum(int((s.labels > 0).sum()) for s in samples)

@@ -57,6 +57,222 @@ def test_pipeline_figure_writes_png(tmp_path):
         assert im.size[0] > im.size[1] > 100
 
 
+# ---------------------------------------------------------------- book: data and method pages
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from glandseg import data as _data  # noqa: E402
+from glandseg.config import ExperimentConfig, PostprocessConfig, PreprocessConfig, preset_config  # noqa: E402
+
+
+def _book_sample(name, labels, grade="benign"):
+    image = np.full(labels.shape + (3,), 180, np.uint8)
+    return _data.Sample(name, image, labels.astype(np.int32), grade)
+
+
+def _book_samples():
+    a = np.zeros((6, 8), np.int32)
+    a[0:2, 0:2] = 1  # 4 px
+    a[3:5, 3:6] = 2  # 6 px
+    b = np.zeros((6, 8), np.int32)
+    b[1:4, 1:4] = 1  # 9 px
+    c = np.zeros((6, 8), np.int32)
+    c[2, 2] = 1  # 1 px
+    c[4, 4:8] = 2  # 4 px
+    c[0, 7] = 3  # 1 px
+    return [_book_sample("train_1", a), _book_sample("train_2", b, "malignant"), _book_sample("testA_1", c)]
+
+
+def test_book_note_renders_code_and_escapes_html():
+    note = figures.Note("Run `glandseg download` <now>", title="Data")
+    out = note._repr_html_()
+    assert '<p class="admonition-title">Data</p>' in out
+    assert "<code>glandseg download</code>" in out and "&lt;now&gt;" in out
+    assert note._repr_markdown_() == "**Data.** Run `glandseg download` <now>"
+    assert "`glandseg download`" in figures.missing_data_note().text
+
+
+def test_book_glands_per_image_and_split_summary_by_hand():
+    samples = _book_samples()
+    stats = _data.gland_stats(samples)
+    counts = figures.glands_per_image(stats)
+    assert {k: v.tolist() for k, v in counts.items()} == {
+        ("train", "benign"): [2], ("train", "malignant"): [1], ("testA", "benign"): [3]
+    }
+    table = figures.split_summary_table(samples, stats)
+    # train: 2 images (1 benign, 1 malignant), 3 glands (areas 4, 6, 9: median 6), 2 and 1 per image
+    assert table.rows[0] == ["train", 2, 1, 1, 3, "1 (1-2)", 6]
+    # testA: one image, 3 glands of 1, 4, 1 px: median 1
+    assert table.rows[1] == ["testA", 1, 1, 0, 3, "3 (3-3)", 1]
+    # all: 6 glands, areas 4, 6, 9, 1, 4, 1 -> median 4; per image 2, 1, 3 -> median 2
+    assert table.rows[2] == ["all", 3, 2, 1, 6, "2 (1-3)", 4]
+
+
+def test_book_oddity_table_counts_labels_and_images():
+    rows = _data.annotation_oddities(_book_samples(), tiny_px=2)
+    table = figures.oddity_table(rows, ["train", "testA"])
+    assert table.columns == ["oddity", "train: labels (images)", "testA: labels (images)"]
+    by_kind = {r[0]: r[1:] for r in table.rows}
+    assert by_kind["tiny"] == ["0 (0)", "2 (1)"]  # testA_1 labels 1 and 3 (1 px each)
+    # border: train_1 label 1 (corner); testA_1 label 2 (row 4, reaches column 7) and label 3 (row 0)
+    assert by_kind["touches_border"] == ["1 (1)", "2 (1)"]
+    assert by_kind["missing_label"] == ["0 (0)", "0 (0)"]
+
+
+def test_book_gland_size_figure_panels():
+    fig = figures.gland_size_figure(_data.gland_stats(_book_samples()))
+    axes = fig.axes
+    assert len(axes) == 3
+    assert axes[0].get_xscale() == "log" and "gland area" in axes[0].get_xlabel()
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["train (3 glands)", "testA (3 glands)"]
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["benign (5 glands)", "malignant (1 glands)"]
+    assert axes[2].get_ylabel() == "glands per image"
+    plt.close(fig)
+
+
+def test_book_annotation_montage_titles_and_outline():
+    samples = _book_samples()
+    fig = figures.annotation_montage(samples, ncols=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["train_1 (benign, 2 glands)", "train_2 (malignant, 1 glands)", "testA_1 (benign, 3 glands)"]
+    shown = fig.axes[1].images[0].get_array()
+    np.testing.assert_allclose(shown[1, 1], (0.0, 1.0, 0.2))  # inner boundary of train_2's square
+    plt.close(fig)
+
+
+def test_book_pieces_figure_counts_pieces():
+    labels = np.zeros((10, 10), np.int32)
+    labels[1:3, 1:3] = 4
+    labels[6:9, 6:9] = 4
+    fig = figures.pieces_figure(_book_sample("testB_1", labels), 4)
+    assert "2 connected pieces" in fig.axes[1].get_title()
+    assert "1 label value," in fig.axes[0].get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="label 5 does not occur"):
+        figures.pieces_figure(_book_sample("testB_1", labels), 5)
+
+
+def test_book_preprocessing_figure_shows_the_network_input():
+    from glandseg.preprocessing import to_input
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(60, 250, (40, 60, 3), dtype=np.uint8)
+    config = PreprocessConfig(size=(64, 32), unsharp_radius_px=1.0)
+    fig = figures.preprocessing_figure(rgb, config)
+    assert len(fig.axes) == 6
+    h = fig.axes[1].images[0].get_array()
+    sharp = fig.axes[2].images[0].get_array()
+    np.testing.assert_array_equal(h, to_input(rgb, config)[..., 0])
+    np.testing.assert_array_equal(sharp, to_input(rgb, config.replace(unsharp=True))[..., 0])
+    assert fig.axes[0].images[0].get_array().shape == (32, 64, 3)
+    # default zoom: a quarter of each side around the centre
+    assert fig.axes[4].images[0].get_array().shape == (8, 16)
+    plt.close(fig)
+
+
+def test_book_variants_figure_draws_quadrant_crops():
+    image = np.random.default_rng(1).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    mask = np.zeros((64, 96), np.uint8)
+    mask[10:30, 20:50] = 1
+    fig = figures.variants_figure(image, mask, crop_size=(48, 32))
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in titled][:3] == ["identity", "hflip", "vflip"] and len(titled) == 13
+    corners = sorted((p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in titled[0].patches)
+    # the four quadrants of a 96x64 frame, in pixel-edge coordinates
+    assert corners == [(-0.5, -0.5, 48, 32), (-0.5, 31.5, 48, 32), (47.5, -0.5, 48, 32), (47.5, 31.5, 48, 32)]
+    portrait = titled[4]  # rot90: a 64x96 (W x H) frame, crops at x0 in {0, 16}, y0 in {0, 64}
+    assert sorted((p.get_x(), p.get_y()) for p in portrait.patches) == [(-0.5, -0.5), (-0.5, 63.5), (15.5, -0.5), (15.5, 63.5)]
+    plt.close(fig)
+
+
+def test_book_crops_figure_shows_four_crops():
+    image = np.random.default_rng(2).random((64, 96)).astype(np.float32)
+    mask = image > 0.5
+    fig = figures.crops_figure(image, mask, "rot+30", crop_size=(48, 32))
+    assert len(fig.axes) == 4
+    assert all(ax.images[0].get_array().shape == (32, 48) for ax in fig.axes)
+    assert fig.axes[0].get_title() == "crop 1 of rot+30"
+    plt.close(fig)
+
+
+def test_book_model_table_by_hand():
+    rows = [
+        {"block": "stem", "output_shape": (None, 16, 24, 64), "params": 3392, "layers": 4},
+        {"block": "coarse", "output_shape": (None, 16, 24, 1), "params": 65, "layers": 2},
+    ]
+    table = figures.model_table(rows)
+    assert table.rows[0][2] == "16 x 24 x 64" and table.rows[0][4] == "3,392"
+    assert table.rows[-1] == ["total", "", "", "6", "3,457"]
+
+
+def test_book_loss_curves_values_by_hand():
+    fig = figures.loss_curves(bce=0.3, accuracy=0.9, n=3)
+    lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].get_lines()}
+    np.testing.assert_allclose(lines["L1"], [0.3 - np.e, 0.3 - np.exp(1.5), 0.3 - np.exp(2)])
+    np.testing.assert_allclose(lines["L3"], [0.6 - np.e - 0.9, 0.6 - np.exp(1.5) - 0.9, 0.6 - np.exp(2) - 0.9])
+    log_lines = {line.get_label(): line.get_ydata() for line in fig.axes[1].get_lines()}
+    np.testing.assert_allclose(log_lines["L2"], [0.3 - 0.9, 0.3 - np.log(1.5) - 0.9, 0.3 - np.log(2) - 0.9])
+    plt.close(fig)
+
+
+def test_book_simulated_probability():
+    labels = np.zeros((40, 40), np.int32)
+    labels[5:35, 5:35] = 1
+    p = figures.simulated_probability(labels, seed=3)
+    assert p.dtype == np.float32 and p.shape == labels.shape and 0 <= p.min() and p.max() <= 1
+    np.testing.assert_array_equal(p, figures.simulated_probability(labels, seed=3))
+    assert not np.array_equal(p, figures.simulated_probability(labels, seed=4))
+    clean = figures.simulated_probability(labels, noise=0, lumen=0.6, blur_px=0.01)
+    # the centre is farther from the border than 0.6 x the gland's largest distance: 1 - lumen
+    assert clean[20, 20] == pytest.approx(0.4, abs=1e-4)
+    assert clean[6, 20] == pytest.approx(1.0, abs=1e-4) and clean[0, 0] == 0
+
+
+def test_book_postprocess_stages_match_to_instances():
+    from glandseg.postprocess import to_instances
+
+    labels = np.zeros((60, 80), np.int32)
+    labels[5:25, 5:30] = 1
+    labels[35:55, 40:75] = 2
+    prob = figures.simulated_probability(labels, seed=0, noise=0.15, noise_px=2.0)
+    config = PostprocessConfig(min_size_px=30, hole_size_px=50)
+    stages = figures.postprocess_stages(prob, config)
+    np.testing.assert_array_equal(stages["instances"], to_instances(prob, config=config))
+    assert stages["mask"].dtype == bool and np.array_equal(stages["mask"], prob > stages["threshold"])
+    fig = figures.postprocess_figure(prob, config)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert f"prob > {stages['threshold']:.3f}" in titles[1]
+    assert f"{int(stages['instances'].max())} glands" in titles[3]
+    plt.close(fig)
+
+
+def test_book_decisions_table_reads_the_configs():
+    table = figures.decisions_table(presets=("paper", "workshop"))
+    assert table.columns[-2:] == ["paper preset", "workshop preset"]
+    paper, workshop = preset_config("paper"), preset_config("workshop")
+    fields = {f"{section}.{name}" for section in ("preprocess", "augment", "model", "train", "postprocess")
+              for name in getattr(ExperimentConfig(), section).to_dict()}
+    for row in table.rows:
+        setting = row[3]
+        if setting.startswith("fixed"):
+            assert row[4:] == ["", ""]
+        elif not setting.startswith("glandseg."):
+            assert setting in fields, setting
+            section, name = setting.split(".")
+            assert row[4] == figures._show(getattr(getattr(paper, section), name))
+            assert row[5] == figures._show(getattr(getattr(workshop, section), name))
+    by_setting = {row[3]: row for row in table.rows}
+    assert by_setting["preprocess.size"][4:] == ["832x576", "288x192"]
+    assert by_setting["train.dice_term"][4] == "exp"
+    assert by_setting["glandseg.model.BN_MOMENTUM"][4] == "0.9"
+    assert by_setting["glandseg.augment.PAPER_VARIANTS"][4] == "13 variants"
+    # every open choice the brief lists has a row
+    for needed in ("preprocess.unsharp_radius_px", "glandseg.preprocessing.H_SCALE", "model.coarse_scale",
+                   "train.optimizer", "train.val_images", "glandseg.postprocess.OTSU_RANGE",
+                   "postprocess.min_size_px", "postprocess.hole_size_px"):
+        assert needed in by_setting
+
+
 # -- analysis tables and figures -----------------------------------------------------------
 
 from pathlib import Path  # noqa: E402

@@ -286,3 +286,41 @@ def test_output_losses_from_configs():
     assert (loss["final"].loss, loss["final"].dice_term, loss["final"].smooth) == ("L1", "log", 0.5)
     with pytest.raises(TypeError, match="Received: TrainConfig"):
         output_losses(TrainConfig())
+
+
+# ---------------------------------------------------------------- composite_value (NumPy, for plots)
+@pytest.mark.parametrize("name", ["L1", "L2", "L3"])
+@pytest.mark.parametrize("dice_term", ["exp", "log"])
+def test_composite_value_matches_keras_loss(name, dice_term):
+    g = np.array([1.0, 1.0, 0.0, 0.0, 1.0, 0.0]).reshape(1, 2, 3, 1)
+    o = np.array([0.9, 0.6, 0.2, 0.1, 0.3, 0.5]).reshape(1, 2, 3, 1)
+    value = losses.composite_value(np_bce(g, o), np_dice(g, o), np_acc(g, o), loss=name, dice_term=dice_term)
+    keras_value = to_np(get(name, dice_term=dice_term)(g.astype("float32"), o.astype("float32")))
+    np.testing.assert_allclose(value, keras_value, **TOL)
+
+
+def test_composite_value_hand_worked():
+    e2 = np.exp(2.0)
+    # perfect prediction: BCE 0, Dice 1, accuracy 1
+    np.testing.assert_allclose(losses.composite_value(0.0, 1.0, 1.0, loss="L1"), -e2)
+    np.testing.assert_allclose(losses.composite_value(0.0, 1.0, 1.0, loss="L2"), -e2 - 1)
+    np.testing.assert_allclose(losses.composite_value(0.5, 1.0, 1.0, loss="L3"), 1.0 - e2 - 1)
+    # Dice 0: exp(1) = e; log(1) = 0
+    np.testing.assert_allclose(losses.composite_value(0.3, 0.0, loss="L1"), 0.3 - np.e)
+    np.testing.assert_allclose(losses.composite_value(0.3, 0.0, 0.5, loss="L2", dice_term="log"), 0.3 - 0.5)
+    # broadcasting over a Dice grid
+    out = losses.composite_value(0.2, np.array([0.0, 0.5, 1.0]), 0.9, loss="L3")
+    np.testing.assert_allclose(out, 0.4 - np.exp([1.0, 1.5, 2.0]) - 0.9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"loss": "bce"}, "Received: loss='bce'"),
+        ({"loss": "L2"}, "L2 needs accuracy"),
+        ({"loss": "L1", "dice_term": "sqrt"}, "Received: dice_term='sqrt'"),
+    ],
+)
+def test_composite_value_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        losses.composite_value(0.1, 0.5, **kwargs)
