@@ -17,8 +17,9 @@ infinite Hausdorff distance stays infinite instead of turning into NaN).
   which every record's per-image table holds. Pooled object Dice and Hausdorff weight every
   object by its area over *all* objects of the part, so each image contributes the sums
   :data:`POOLING_KEYS` (areas of its segmented and ground-truth objects, and those areas times
-  each object's Dice or Hausdorff value). Records do not store these sums; :func:`add_pooling_pieces`
-  computes them from a run's saved predictions and the ground truth.
+  each object's Dice or Hausdorff value). :func:`glandseg.metrics.evaluate` writes them into
+  every per-image row; for records made before it did, :func:`add_pooling_pieces` computes
+  them from a run's saved predictions and the ground truth.
 - **Several seeds.** A configuration run with several seeds is summarised by the mean over
   seeds of the pooled metric. Its interval resamples the test images *jointly* for all seeds
   (the same resampled images for every seed) and takes the mean over seeds in each resample:
@@ -83,17 +84,8 @@ CONFIG_ORDER = (
     "H + L3 (no deep sup.)",
 )
 
-#: Per-image sums from which pooled object Dice and Hausdorff follow: total area (pixels) of
-#: the segmented and of the ground-truth objects, and sum over those objects of area x Dice
-#: (or area x Hausdorff distance) with each object's partner.
-POOLING_KEYS = (
-    "seg_area_px",
-    "gt_area_px",
-    "seg_dice_x_area",
-    "gt_dice_x_area",
-    "seg_hausdorff_x_area",
-    "gt_hausdorff_x_area",
-)
+#: The per-image sums that pool into object Dice and Hausdorff (:data:`glandseg.metrics.POOLING_KEYS`).
+POOLING_KEYS = metrics.POOLING_KEYS
 
 #: Verdicts of :func:`claims`.
 VERDICTS = ("holds", "does not hold", "inconclusive", "not run yet")
@@ -121,52 +113,11 @@ class Interval(NamedTuple):
 def pooling_pieces(seg, gt) -> dict:
     """The per-image sums from which pooled object Dice and Hausdorff follow.
 
-    Parameters
-    ----------
-    seg : (H, W) array_like of int
-        Segmented objects (0 = background, one positive integer per object).
-    gt : (H, W) array_like of int
-        Ground-truth objects, labelled the same way.
-
-    Returns
-    -------
-    pieces : dict
-        The :data:`POOLING_KEYS` (float) plus ``tp``, ``fp``, ``fn`` (int).
-
-    Raises
-    ------
-    ValueError
-        If a map is not a 2-D non-negative integer label map, or the shapes differ.
-
-    Notes
-    -----
-    With ``a_i = |S_i|``, ``b_j = |G_j|`` and ``D``, ``H`` each object's Dice and Hausdorff
-    with its partner (as in :func:`glandseg.metrics.object_dice`), an image gives
-    ``seg_area_px = sum a_i``, ``seg_dice_x_area = sum a_i D_i``, and so on; over a part,
-    ``Dice_obj = 1/2 [sum seg_dice_x_area / sum seg_area_px + sum gt_dice_x_area / sum gt_area_px]``.
-    The per-object values are those of :mod:`glandseg.metrics` itself, so the pooled figures
-    agree with :func:`glandseg.metrics.evaluate` to rounding.
-
-    Examples
-    --------
-    >>> gt = np.zeros((5, 5), int); gt[:, :4] = 1
-    >>> seg = np.zeros((5, 5), int); seg[:, :2] = 1; seg[:, 2:] = 2
-    >>> p = pooling_pieces(seg, gt)
-    >>> p["seg_area_px"], p["gt_area_px"], round(p["seg_dice_x_area"], 4), round(p["gt_dice_x_area"], 4)
-    (25.0, 20.0, 15.2381, 13.3333)
+    :func:`glandseg.metrics.pooling_pieces`, which :func:`glandseg.metrics.evaluate` also adds
+    to every per-image row (records written before it did lack them; see
+    :func:`add_pooling_pieces`).
     """
-    stats = metrics._image_stats(*metrics._check_pair(seg, gt))
-    return {
-        "tp": stats.tp,
-        "fp": stats.fp,
-        "fn": stats.fn,
-        "seg_area_px": float(stats.seg_area.sum()),
-        "gt_area_px": float(stats.gt_area.sum()),
-        "seg_dice_x_area": float(np.dot(stats.seg_area, stats.seg_dice)),
-        "gt_dice_x_area": float(np.dot(stats.gt_area, stats.gt_dice)),
-        "seg_hausdorff_x_area": float(np.dot(stats.seg_area, stats.seg_hausdorff)) if stats.seg_area.size else 0.0,
-        "gt_hausdorff_x_area": float(np.dot(stats.gt_area, stats.gt_hausdorff)) if stats.gt_area.size else 0.0,
-    }
+    return metrics.pooling_pieces(seg, gt)
 
 
 def add_pooling_pieces(records, *, root=None) -> list[dict]:

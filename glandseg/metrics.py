@@ -96,6 +96,8 @@ __all__ = [
     "object_dice",
     "object_f1",
     "object_hausdorff",
+    "pooling_pieces",
+    "POOLING_KEYS",
 ]
 
 #: Ways ``evaluate`` combines the images of a test part.
@@ -645,6 +647,72 @@ def object_hausdorff(seg, gt) -> float:
     return _weighted(s.seg_area, s.seg_hausdorff, s.gt_area, s.gt_hausdorff, both_empty=0.0)
 
 
+#: Per-image sums that pool into object Dice and Hausdorff over any set of images (see
+#: :func:`pooling_pieces`); :func:`evaluate` puts them in every per-image row.
+POOLING_KEYS = (
+    "seg_area_px",
+    "gt_area_px",
+    "seg_dice_x_area",
+    "gt_dice_x_area",
+    "seg_hausdorff_x_area",
+    "gt_hausdorff_x_area",
+)
+
+
+def pooling_pieces(seg, gt) -> dict:
+    """The per-image sums from which pooled object Dice and Hausdorff follow.
+
+    Parameters
+    ----------
+    seg : (H, W) array_like of int
+        Segmented objects (0 = background, one positive integer per object).
+    gt : (H, W) array_like of int
+        Ground-truth objects, labelled the same way.
+
+    Returns
+    -------
+    pieces : dict
+        The :data:`POOLING_KEYS` (float) plus ``tp``, ``fp``, ``fn`` (int).
+
+    Raises
+    ------
+    ValueError
+        If a map is not a 2-D non-negative integer label map, or the shapes differ.
+
+    Notes
+    -----
+    With ``a_i = |S_i|``, ``b_j = |G_j|`` and ``D``, ``H`` each object's Dice and Hausdorff
+    with its partner (as in :func:`object_dice`), an image gives
+    ``seg_area_px = sum a_i``, ``seg_dice_x_area = sum a_i D_i``, and so on; over a part,
+    ``Dice_obj = 1/2 [sum seg_dice_x_area / sum seg_area_px + sum gt_dice_x_area / sum gt_area_px]``.
+    The pooled figures of :func:`evaluate` follow from these sums to rounding, so a bootstrap
+    over images (``glandseg.analysis``) can recompute them without the label maps.
+
+    Examples
+    --------
+    >>> gt = np.zeros((5, 5), int); gt[:, :4] = 1
+    >>> seg = np.zeros((5, 5), int); seg[:, :2] = 1; seg[:, 2:] = 2
+    >>> p = pooling_pieces(seg, gt)
+    >>> p["seg_area_px"], p["gt_area_px"], round(p["seg_dice_x_area"], 4), round(p["gt_dice_x_area"], 4)
+    (25.0, 20.0, 15.2381, 13.3333)
+    """
+    return _pieces(_image_stats(*_check_pair(seg, gt)))
+
+
+def _pieces(stats) -> dict:
+    return {
+        "tp": stats.tp,
+        "fp": stats.fp,
+        "fn": stats.fn,
+        "seg_area_px": float(stats.seg_area.sum()),
+        "gt_area_px": float(stats.gt_area.sum()),
+        "seg_dice_x_area": float(np.dot(stats.seg_area, stats.seg_dice)),
+        "gt_dice_x_area": float(np.dot(stats.gt_area, stats.gt_dice)),
+        "seg_hausdorff_x_area": float(np.dot(stats.seg_area, stats.seg_hausdorff)) if stats.seg_area.size else 0.0,
+        "gt_hausdorff_x_area": float(np.dot(stats.gt_area, stats.gt_hausdorff)) if stats.gt_area.size else 0.0,
+    }
+
+
 def evaluate(segs, gts, *, aggregate: str = "pooled", names=None, grades=None) -> dict:
     """GlaS metrics of a test part: object F1, object Dice and object Hausdorff.
 
@@ -671,7 +739,7 @@ def evaluate(segs, gts, *, aggregate: str = "pooled", names=None, grades=None) -
         ``f1``, ``precision``, ``recall``, ``object_dice``, ``object_hausdorff`` (float) and
         ``tp``, ``fp``, ``fn`` (int, always summed), plus ``aggregate`` and ``n_images``.
         With ``names``: ``per_image``, a list of dicts (``name``, ``grade`` when given, the
-        eight figures of that image). With ``grades``: ``per_grade``, a dict from grade (sorted)
+        eight figures of that image and its :data:`POOLING_KEYS`). With ``grades``: ``per_grade``, a dict from grade (sorted)
         to a dict with ``n_images`` and the eight figures.
 
     Raises
@@ -726,6 +794,7 @@ def evaluate(segs, gts, *, aggregate: str = "pooled", names=None, grades=None) -
             if grades is not None:
                 row["grade"] = grades[k]
             row.update(_figures([st], "pooled"))
+            row.update(_pieces(st))
             rows.append(row)
         result["per_image"] = rows
     if grades is not None:

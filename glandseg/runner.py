@@ -54,7 +54,9 @@ def load_samples(config: ExperimentConfig, split: str, root=None) -> list:
         width, height = config.preprocess.size
         offset = {"train": 0, "testA": 1000, "testB": 2000}[split]
         # A slightly different size from the network's, so the resize-back path is exercised.
-        return synthetic.make_dataset(SYNTHETIC_SIZES[split], shape=(height + 6, width - 10), seed=config.seed + offset)
+        return synthetic.make_dataset(
+            SYNTHETIC_SIZES[split], shape=(height + 6, width - 10), seed=config.seed + offset, prefix=f"synthetic-{split}"
+        )
     return data.load_split(split, root)
 
 

@@ -72,7 +72,7 @@ def _check_args(n, shape, seed):
     return int(n), (int(dims[0]), int(dims[1])), int(seed)
 
 
-def make_dataset(n, shape=(288, 416), seed=0):
+def make_dataset(n, shape=(288, 416), seed=0, *, prefix="synthetic"):
     """Make ``n`` synthetic H&E-like images with gland instance labels.
 
     Parameters
@@ -86,11 +86,14 @@ def make_dataset(n, shape=(288, 416), seed=0):
         Non-negative seed. Image ``i`` is drawn from its own generator seeded with
         ``(seed, i)``, so the same seed gives byte-identical images, and the first ``m``
         images of ``make_dataset(n)`` equal ``make_dataset(m)`` for ``m <= n``.
+    prefix : str, optional
+        Names are ``f"{prefix}_{i}"``; give each split its own prefix so that files named
+        after samples (predictions) never collide across splits.
 
     Returns
     -------
     samples : list of Sample
-        ``Sample(name=f"synthetic_{i}", image, labels, grade)`` for ``i = 0 .. n-1``, where
+        ``Sample(name=f"{prefix}_{i}", image, labels, grade)`` for ``i = 0 .. n-1``, where
         ``image`` is an (H, W, 3) uint8 RGB array, ``labels`` an (H, W) int32 instance map
         (0 = background, glands numbered 1..k without gaps) and ``grade`` alternates
         ``"benign"`` (even ``i``) and ``"malignant"`` (odd ``i``).
@@ -128,13 +131,15 @@ def make_dataset(n, shape=(288, 416), seed=0):
     ((64, 96, 3), dtype('uint8'), dtype('int32'))
     """
     n, shape, seed = _check_args(n, shape, seed)
+    if not isinstance(prefix, str) or not prefix or "/" in prefix or "\\" in prefix:
+        raise ValueError(f"prefix must be a non-empty string usable in a file name. Received: prefix={prefix!r}")
     samples = []
     for i in range(n):
         rng = np.random.default_rng([seed, i])
         grade = GRADES[i % 2]
         labels, rho, lumen_frac, nuclei_params = _draw_glands(rng, shape, malignant=grade == "malignant")
         image = _render(rng, labels, rho, lumen_frac, nuclei_params)
-        samples.append(Sample(name=f"synthetic_{i}", image=image, labels=labels, grade=grade))
+        samples.append(Sample(name=f"{prefix}_{i}", image=image, labels=labels, grade=grade))
     return samples
 
 

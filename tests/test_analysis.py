@@ -288,10 +288,8 @@ def test_add_pooling_pieces_from_saved_predictions(tmp_path):
     config = preset_config("smoke", seed=0)
     run_dir = tmp_path / "smoke" / "h-L3-s0"
     (run_dir / "pred").mkdir(parents=True)
-    split_metrics = {}
-    # testA only: the synthetic parts reuse the names synthetic_0, 1, ... so their predictions
-    # would share files in one run folder.
-    for split in ("testA",):
+    split_metrics, original = {}, {}
+    for split in runner.TEST_SPLITS:
         samples = runner.load_samples(config, split)
         for k, s in enumerate(samples):
             seg = s.labels if k else np.zeros_like(s.labels)  # the first image: nothing found
@@ -300,14 +298,23 @@ def test_add_pooling_pieces_from_saved_predictions(tmp_path):
         split_metrics[split] = runner._evaluate_split(samples, run_dir / "pred")
         expected = metrics.evaluate(segs, [s.labels for s in samples])
         assert split_metrics[split]["pooled"]["object_dice"] == pytest.approx(expected["object_dice"])
+        # a record from before evaluate wrote the pooling sums: strip them
+        original[split] = split_metrics[split]["per_image"]
+        split_metrics[split] = {
+            **split_metrics[split],
+            "per_image": [{k: v for k, v in row.items() if k not in metrics.POOLING_KEYS} for row in original[split]],
+        }
     record = {"run_id": run_dir.name, "preset": "smoke", "seed": 0, "config": {**config.to_dict()},
               "metrics": split_metrics}
     results.write_json_atomic(run_dir / "record.json", record)
     (loaded,) = results.load_records(tmp_path)
     (done,) = analysis.add_pooling_pieces([loaded])
     assert done["_pieces"] is True and "seg_area_px" not in loaded["metrics"]["testA"]["per_image"][0]
-    for split in ("testA",):
+    for split in runner.TEST_SPLITS:
         rows, pooled = done["metrics"][split]["per_image"], split_metrics[split]["pooled"]
+        assert [
+            {k: row[k] for k in metrics.POOLING_KEYS} for row in rows
+        ] == [{k: row[k] for k in metrics.POOLING_KEYS} for row in original[split]]
         for m in ("f1", "object_dice", "object_hausdorff"):
             assert analysis.pooled_metric(rows, m) == pytest.approx(pooled[m], rel=1e-12)
     (missing,) = analysis.add_pooling_pieces([{**loaded, "_path": str(tmp_path / "elsewhere" / "record.json")}])

@@ -282,8 +282,18 @@ def test_evaluate_tables():
     assert [row["name"] for row in r["per_image"]] == ["a", "b", "c"]
     assert [row["grade"] for row in r["per_image"]] == ["benign", "malignant", "benign"]
     b = r["per_image"][1]
-    assert set(b) == {"name", "grade", *metrics.METRIC_KEYS}
+    assert set(b) == {"name", "grade", *metrics.METRIC_KEYS, *metrics.POOLING_KEYS}
     assert (b["tp"], b["fp"], b["fn"], b["object_dice"], b["object_hausdorff"]) == (1, 0, 0, pytest.approx(0.8), 1.0)
+    # a 3x2 object inside a 3x3 gland: areas 6 and 9, Dice 12/15 = 0.8, Hausdorff 1 px
+    assert [b[k] for k in metrics.POOLING_KEYS] == pytest.approx([6, 9, 6 * 0.8, 9 * 0.8, 6 * 1.0, 9 * 1.0])
+    # the pooled figures follow from the per-image sums
+    tot = {k: sum(row[k] for row in r["per_image"]) for k in metrics.POOLING_KEYS}
+    assert r["object_dice"] == pytest.approx(
+        (tot["seg_dice_x_area"] / tot["seg_area_px"] + tot["gt_dice_x_area"] / tot["gt_area_px"]) / 2
+    )
+    assert r["object_hausdorff"] == pytest.approx(
+        (tot["seg_hausdorff_x_area"] / tot["seg_area_px"] + tot["gt_hausdorff_x_area"] / tot["gt_area_px"]) / 2
+    )
     assert list(r["per_grade"]) == ["benign", "malignant"]
     assert r["per_grade"]["benign"]["n_images"] == 2
     assert r["per_grade"]["benign"]["object_dice"] == 1.0

@@ -47,6 +47,18 @@ def test_predictions_are_16_bit_label_maps_at_original_size(smoke_run):
         assert pred.shape == s.labels.shape
 
 
+def test_each_split_is_predicted_and_scored_on_its_own_images(smoke_run):
+    # Test A and Test B predictions once shared file names, and Test B was scored on Test A's
+    config, out, record = smoke_run
+    names = {split: [s.name for s in runner.load_samples(config, split)] for split in runner.TEST_SPLITS}
+    assert not set(names["testA"]) & set(names["testB"])
+    assert sorted(p.name for p in (out / "pred").iterdir()) == sorted(
+        runner.prediction_path(out, n).name for split in runner.TEST_SPLITS for n in names[split]
+    )
+    for split in runner.TEST_SPLITS:
+        assert [r["name"] for r in record["metrics"][split]["per_image"]] == names[split]
+
+
 def test_rerun_skips_finished_stages(smoke_run):
     config, out, record = smoke_run
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
