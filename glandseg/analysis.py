@@ -123,7 +123,8 @@ def pooling_pieces(seg, gt) -> dict:
 def add_pooling_pieces(records, *, root=None) -> list[dict]:
     """Copies of ``records`` whose per-image rows carry :data:`POOLING_KEYS`, where possible.
 
-    For each record, the predicted label maps saved in its run folder
+    Records written since :func:`glandseg.metrics.evaluate` stores the sums already carry them
+    and are passed through. For older records, the predicted label maps saved in the run folder
     (``pred/<name>_labels.png``, next to ``record.json``) are compared again with the ground
     truth (:func:`glandseg.runner.load_samples`). A record whose predictions or data are
     missing is returned unchanged (its F1 intervals still follow from TP, FP and FN).
@@ -147,6 +148,10 @@ def add_pooling_pieces(records, *, root=None) -> list[dict]:
     out = []
     cached: dict = {}
     for rec in records:
+        rows = [row for m in rec.get("metrics", {}).values() for row in m.get("per_image", [])]
+        if rows and all(k in row for row in rows for k in POOLING_KEYS):
+            out.append({**rec, "_pieces": True})
+            continue
         try:
             out.append({**rec, "metrics": _with_pieces(rec, cached, root, runner, ExperimentConfig), "_pieces": True})
         except (FileNotFoundError, ValueError, KeyError) as err:

@@ -334,3 +334,11 @@ def test_best_run_protocol_and_open_choices():
     lr = next(r for r in rows if r["field"] == "train.learning_rate")
     assert lr["paper"] == 1e-3 and lr["workshop"] == 2e-3 and lr["description"] == "Initial learning rate."
     assert all(r["description"] for r in rows)
+
+
+def test_add_pooling_pieces_passes_through_records_that_have_them():
+    # a record whose rows carry the sums needs neither its predictions nor the data
+    rows = [{"name": "a", "tp": 1, "fp": 0, "fn": 0, **{k: 1.0 for k in metrics.POOLING_KEYS}}]
+    rec = {"run_id": "h-L3-s0", "_path": "/nonexistent/record.json", "metrics": {"testA": {"per_image": rows}}}
+    (out,) = analysis.add_pooling_pieces([rec])
+    assert out["_pieces"] is True and out["metrics"] is rec["metrics"]
