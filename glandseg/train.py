@@ -29,12 +29,57 @@ import keras
 from glandseg import augment, losses, model as model_lib, preprocessing, synthetic
 from glandseg.config import ExperimentConfig
 
-__all__ = ["CropDataset", "split_train_val", "build_and_compile", "train", "load_trained", "TrainResult"]
+__all__ = ["CropDataset", "MallocThresholds", "split_train_val", "build_and_compile", "train", "load_trained", "TrainResult"]
 
 CHECKPOINT = "checkpoint.npz"
 BEST_WEIGHTS = "best.weights.h5"
 HISTORY = "history.csv"
 STATE = "train_state.json"
+
+
+class MallocThresholds(keras.callbacks.Callback):
+    """Undo TensorFlow's malloc tuning of ``from_generator`` datasets during ``fit``.
+
+    On the TensorFlow backend Keras feeds a ``PyDataset`` through ``tf.data``'s generator
+    dataset, whose kernel calls ``mallopt(M_TRIM_THRESHOLD, 128 KB)`` (it logs "Memory patch
+    applied"). In glibc that also freezes the mmap threshold at 128 KB, so every activation
+    tensor is a fresh ``mmap`` that is page-faulted in and unmapped again. On our 2-core CPU
+    this put 40% of the training time in the kernel: 7.5 million page faults and 3.4 s per step
+    against 78 thousand and 1.7 s with this callback (LinkNet, batch 8 of 192x128 crops,
+    measured with ``model.fit`` over 24 batches while another training ran). At the start of every training batch 0 and after each
+    validation pass it sets the trim threshold to 1 GiB and the mmap threshold to 32 MiB
+    (glibc's largest), so freed tensor memory is reused instead. Does nothing where the C
+    library is not glibc or the backend is not TensorFlow.
+    """
+
+    M_TRIM_THRESHOLD = -1
+    M_MMAP_THRESHOLD = -3
+
+    def __init__(self):
+        super().__init__()
+        self._mallopt = None
+        if keras.backend.backend() == "tensorflow":
+            import ctypes
+            import platform
+
+            if platform.libc_ver()[0] == "glibc":
+                self._mallopt = ctypes.CDLL("libc.so.6").mallopt
+
+    @property
+    def active(self) -> bool:
+        return self._mallopt is not None
+
+    def _apply(self):
+        if self._mallopt is not None:
+            self._mallopt(self.M_TRIM_THRESHOLD, 1 << 30)
+            self._mallopt(self.M_MMAP_THRESHOLD, 32 << 20)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:  # the epoch's generator dataset has just been created
+            self._apply()
+
+    def on_test_end(self, logs=None):
+        self._apply()
 
 
 def _atomic_path(path: Path) -> Path:
@@ -320,7 +365,7 @@ def train(config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_d
             validation_data=val_ds,
             epochs=total_epochs,
             initial_epoch=start_epoch,
-            callbacks=[callback],
+            callbacks=[callback, MallocThresholds()],
             verbose=verbose,
         )
     seconds = sum(row.get("seconds", 0.0) for row in callback.history)

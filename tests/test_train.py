@@ -1,11 +1,14 @@
 """Training: data pipeline, compile, checkpoints and resume (tiny synthetic runs, both backends)."""
 
 import json
+import platform
 
 import numpy as np
 import pytest
 
 from glandseg import synthetic
+import keras
+
 from glandseg.config import AugmentConfig, ExperimentConfig, PreprocessConfig, TrainConfig
 from glandseg.train import CHECKPOINT, HISTORY, CropDataset, split_train_val, train
 
@@ -111,3 +114,41 @@ def test_train_without_deep_supervision(tmp_path, samples):
 def test_bad_epochs_fail_before_training(tmp_path, samples):
     with pytest.raises(ValueError, match="epochs"):
         train(tiny_config(), tmp_path / "run", samples=samples, epochs=0)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow" or platform.libc_ver()[0] != "glibc",
+    reason="TensorFlow's generator-dataset malloc tuning exists only on TensorFlow with glibc",
+)
+def test_malloc_thresholds_stop_the_page_faults_of_generator_datasets():
+    # TensorFlow tunes malloc once per process, so measure in a fresh one
+    import subprocess
+    import sys
+
+    script = """
+import resource, numpy as np
+from glandseg.config import preset_config
+from glandseg.train import CropDataset, MallocThresholds, build_and_compile
+config = preset_config("smoke")
+rng = np.random.default_rng(0)
+x = rng.random((4, 96, 128, 1)).astype("float32")
+mask = (rng.random((4, 96, 128)) > 0.5).astype("uint8")
+ds = CropDataset([(x[i % 4], mask[i % 4]) for i in range(48)], 8, coarse_scale=config.model.coarse_scale)
+model = build_and_compile(config, input_shape=(96, 128, 1), total_steps=100)
+def faults(callbacks):
+    model.fit(ds, epochs=1, verbose=0, callbacks=callbacks)  # warm-up (tracing)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    model.fit(ds, epochs=1, verbose=0, callbacks=callbacks)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+guard = MallocThresholds()
+print(guard.active, faults([]), faults([guard]))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+        env={**__import__("os").environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    active, plain, guarded = out.stdout.split()[-3:]
+    assert active == "True"
+    # unguarded, every freed activation (MBs each) is unmapped and faulted in again
+    assert int(guarded) * 5 < int(plain), (guarded, plain)
