@@ -46,8 +46,8 @@ class MallocThresholds(keras.callbacks.Callback):
     tensor is a fresh ``mmap`` that is page-faulted in and unmapped again. On our 2-core CPU
     this put 40% of the training time in the kernel: 7.5 million page faults and 3.4 s per step
     against 78 thousand and 1.7 s with this callback (LinkNet, batch 8 of 192x128 crops,
-    measured with ``model.fit`` over 24 batches while another training ran). At the start of every training batch 0 and after each
-    validation pass it sets the trim threshold to 1 GiB and the mmap threshold to 32 MiB
+    ``model.fit`` over 24 batches, measured while another training ran). At the start of each
+    epoch's first batch and after each validation pass it sets the trim threshold to 1 GiB and the mmap threshold to 32 MiB
     (glibc's largest), so freed tensor memory is reused instead. Does nothing where the C
     library is not glibc or the backend is not TensorFlow.
     """
