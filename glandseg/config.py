@@ -407,11 +407,14 @@ class ExperimentConfig(_ConfigMixin):
 
 #: Epoch counts of the CPU presets, from step times measured on the idle 2-core AMD EPYC (AVX2)
 #: with ``benchmarks/train_step.py`` (TensorFlow, float32, batch 8): 1.18 s per step for
-#: 256x192 crops (6.8 crops/s) and 0.61 s for 192x128 (13.1 crops/s). ``cpu``: 5 x 4160 crops
-#: ~ 51 min of steps; ``workshop``: 5 x 2080 crops ~ 13 min. JAX was slower on this CPU
-#: (0.63 s for 128x96 against TensorFlow's 0.39 s).
-CPU_EPOCHS = 5
-WORKSHOP_EPOCHS = 5
+#: 256x192 crops (6.8 crops/s) and 0.61 s for 192x128 (13.1 crops/s); inside ``fit``, with its
+#: input pipeline and validation, a workshop epoch (260 steps) took 207 s. ``workshop``:
+#: 4 x 2080 crops, about 14 minutes with prediction and evaluation (5 epochs took 17, over
+#: the 15-minute budget). ``cpu``: 4 x 4160 crops of
+#: 256x192, about 45-50 minutes. JAX was slower on this CPU (0.63 s for 128x96 against
+#: TensorFlow's 0.39 s).
+CPU_EPOCHS = 4
+WORKSHOP_EPOCHS = 4
 
 PRESETS = ("paper", "cpu", "workshop", "smoke")
 
