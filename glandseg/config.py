@@ -409,8 +409,8 @@ class ExperimentConfig(_ConfigMixin):
 #: with ``benchmarks/train_step.py`` (TensorFlow, float32, batch 8): 1.18 s per step for
 #: 256x192 crops (6.8 crops/s) and 0.61 s for 192x128 (13.1 crops/s); inside ``fit``, with its
 #: input pipeline and validation, a workshop epoch (260 steps) took 207 s. ``workshop``:
-#: 4 x 2080 crops, about 14 minutes with prediction and evaluation (5 epochs took 17, over
-#: the 15-minute budget). ``cpu``: 4 x 4160 crops of
+#: 4 x 2080 crops, about 14 minutes with prediction and evaluation (5 epochs would take 17,
+#: over the 15-minute budget). ``cpu``: 4 x 4160 crops of
 #: 256x192, about 45-50 minutes. JAX was slower on this CPU (0.63 s for 128x96 against
 #: TensorFlow's 0.39 s).
 CPU_EPOCHS = 4
