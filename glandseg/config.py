@@ -379,14 +379,14 @@ class ExperimentConfig(_ConfigMixin):
         """At most 15 minutes per configuration on a 2-core laptop CPU.
 
         A third of the paper's resolution (288x192, the GlaS aspect ratio), random
-        flips/rotations/crops of 192x128 (2080 a epoch), :data:`WORKSHOP_EPOCHS` epochs with a
+        flips/rotations/crops of 160x128 (2080 a epoch), :data:`WORKSHOP_EPOCHS` epochs with a
         cosine decay from 2e-3, float32; post-processing as in :meth:`cpu`. The unsharp sigma
         scales with the image (0.7 px here, 2 px at 832x576).
         """
         base = cls.cpu().replace(
             preset="workshop",
             preprocess=PreprocessConfig(size=(288, 192), unsharp_radius_px=0.7),
-            augment=AugmentConfig(mode="random", crop_size=(192, 128), crops_per_variant=2),
+            augment=AugmentConfig(mode="random", crop_size=(160, 128), crops_per_variant=2),
         )
         base = base.replace(train=base.train.replace(epochs=WORKSHOP_EPOCHS))
         return _with_grid(base, **grid)
@@ -407,12 +407,12 @@ class ExperimentConfig(_ConfigMixin):
 
 #: Epoch counts of the CPU presets, from step times measured on the idle 2-core AMD EPYC (AVX2)
 #: with ``benchmarks/train_step.py`` (TensorFlow, float32, batch 8): 1.18 s per step for
-#: 256x192 crops (6.8 crops/s) and 0.61 s for 192x128 (13.1 crops/s); inside ``fit``, with its
-#: input pipeline and validation, a workshop epoch (260 steps) took 207 s. ``workshop``:
-#: 4 x 2080 crops, about 14 minutes with prediction and evaluation (5 epochs would take 17,
-#: over the 15-minute budget). ``cpu``: 4 x 4160 crops of
-#: 256x192, about 45-50 minutes. JAX was slower on this CPU (0.63 s for 128x96 against
-#: TensorFlow's 0.39 s).
+#: 256x192 crops (6.8 crops/s) and 0.61 s for 192x128 (13.1 crops/s). Inside ``fit``, with its
+#: input pipeline and validation, steps take about 1.4 times as long: a workshop epoch of 260
+#: steps on 192x128 crops took 207-228 s, so 4 such epochs plus prediction came to about 16
+#: minutes, over the 15-minute budget. ``workshop`` therefore takes 160x128 crops: 4 x 2080
+#: of them, about 13-14 minutes in all. ``cpu``: 4 x 4160 crops of 256x192, about 45-50
+#: minutes. JAX was slower on this CPU (0.63 s for 128x96 against TensorFlow's 0.39 s).
 CPU_EPOCHS = 4
 WORKSHOP_EPOCHS = 4
 

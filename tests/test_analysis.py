@@ -329,7 +329,7 @@ def test_best_run_protocol_and_open_choices():
 
     rec = {"preset": "workshop", "config": preset_config("workshop").to_dict(), "training": {"seconds": 5.0}}
     p = analysis.protocol(rec)
-    assert p["size"] == "288x192" and p["crop"] == "192x128" and p["seconds"] == 5.0
+    assert p["size"] == "288x192" and p["crop"] == "160x128" and p["seconds"] == 5.0
     rows = analysis.open_choices([rec])
     lr = next(r for r in rows if r["field"] == "train.learning_rate")
     assert lr["paper"] == 1e-3 and lr["workshop"] == 2e-3 and lr["description"] == "Initial learning rate."
