@@ -41,7 +41,7 @@ demo: $(STAMP)
 
 # The book's pages are executed at every build (they read results/, they never train).
 book: $(STAMP)
-	KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/jupyter-book build . -W -n --keep-going
+	KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 	test -f _build/html/index.html
 
 # Debian's chromium, driven by Python playwright (no browser download); needs `make book` first.

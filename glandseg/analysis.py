@@ -62,11 +62,12 @@ __all__ = [
     "format_interval",
     "grade_table",
     "object_table",
-    "open_choices",
+    "protocol_differences",
     "pooled_metric",
     "pooling_pieces",
     "presets",
     "protocol",
+    "protocols",
     "results_table",
 ]
 
@@ -626,6 +627,40 @@ def protocol(record: dict) -> dict:
     }
 
 
+_PROTOCOL_FIELDS = ("size", "crop", "augment", "epochs", "batch_size", "optimizer", "min_object_px")
+
+
+def protocols(records) -> dict[str, dict]:
+    """The paper's protocol and that of each preset found in ``records``, for one table.
+
+    Returns
+    -------
+    dict
+        ``"paper (as published)"`` (from :meth:`ExperimentConfig.paper`) and one
+        ``"<preset> (ours)"`` entry per preset, in :func:`presets` order. Each value is a
+        :func:`protocol` dict; a preset's entry also has ``runs``, ``seconds`` (median
+        training time over its runs) and ``seconds_range`` (min, max). A field on which the
+        preset's records disagree (a preset changed between runs) reads ``"varies: a, b"``
+        rather than silently showing the first record's value.
+    """
+    from glandseg.config import ExperimentConfig
+
+    out = {"paper (as published)": protocol({"preset": "paper", "config": ExperimentConfig.paper().to_dict()})}
+    for preset in presets(records):
+        ps = [protocol(r) for r in records if r.get("preset") == preset]
+        merged = dict(ps[0])
+        for key in _PROTOCOL_FIELDS + ("device",):
+            values = list(dict.fromkeys(str(q[key]) for q in ps))
+            if len(values) > 1:
+                merged[key] = "varies: " + ", ".join(values)
+        secs = [q["seconds"] for q in ps if q["seconds"] is not None]
+        merged["runs"] = len(ps)
+        merged["seconds"] = float(np.median(secs)) if secs else None
+        merged["seconds_range"] = (min(secs), max(secs)) if secs else None
+        out[f"{preset} (ours)"] = merged
+    return out
+
+
 def best_run(records, split: str = "testA", preset: str | None = None, metric: str = "f1") -> dict | None:
     """The record of the best configuration (by mean pooled ``metric`` over seeds), lowest seed.
 
@@ -832,72 +867,48 @@ def object_table(seg, gt) -> list[dict]:
 # Choices the paper leaves open
 # --------------------------------------------------------------------------------------------
 
-#: Configuration fields whose values the paper does not state (section, field).
-OPEN_CHOICES = (
-    ("preprocess", "unsharp_radius_px"),
-    ("preprocess", "unsharp_amount"),
-    ("model", "coarse_scale"),
-    ("train", "dice_term"),
-    ("train", "smooth"),
-    ("train", "optimizer"),
-    ("train", "learning_rate"),
-    ("train", "lr_schedule"),
-    ("train", "batch_size"),
-    ("train", "val_images"),
-    ("train", "precision"),
-    ("postprocess", "min_size_px"),
-    ("postprocess", "hole_size_px"),
-    ("postprocess", "opening_radius_px"),
-    ("postprocess", "connectivity"),
-)
+#: Fields that name a configuration of the grid rather than the protocol.
+_GRID_FIELDS = {"preset", "seed", "preprocess.input", "preprocess.unsharp", "train.loss", "model.deep_supervision"}
 
 
-def _param_doc(cls, name: str) -> str:
-    """The description of parameter ``name`` in a NumPy-style class docstring ('' if none)."""
-    lines = (cls.__doc__ or "").splitlines()
-    out, inside = [], False
-    for line in lines:
-        stripped = line.strip()
-        if not inside:
-            head = stripped.split(" : ")[0]
-            inside = " : " in stripped and name in [h.strip() for h in head.split(",")]
-            continue
-        if stripped and len(line) - len(line.lstrip()) <= 4:
-            break  # the next parameter (or section) begins
-        out.append(stripped)
-    return " ".join(w for w in out if w).replace("``", "")  # plain text for tables
+def _flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name + "."))
+        else:
+            out[name] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
-def open_choices(records=()) -> list[dict]:
-    """The hyper-parameters the paper does not state: our documented choice for each preset.
+def protocol_differences(records) -> list[dict]:
+    """Every protocol setting in which a preset's recorded runs differ from the ``paper`` preset.
 
-    Parameters
-    ----------
-    records : list of dict, optional
-        Results records; each preset found adds a column with the value in its first record.
+    The values are those the records were made with (their ``config``), not the presets' current
+    code, so the table stays true when a preset is later changed. The fields that pick a grid
+    configuration (input, unsharp masking, loss, deep supervision, seed) are left out.
 
     Returns
     -------
     rows : list of dict
-        One per entry of :data:`OPEN_CHOICES`: ``field`` ("train.learning_rate"),
-        ``description`` (from the config class docstring), ``paper`` (the value of the
-        ``paper`` preset, our default) and one key per preset found in ``records``.
+        ``field`` ("train.learning_rate"), ``paper`` (the paper preset's value, our default) and
+        one key per preset in :func:`presets` order: its value, or ``"varies: a, b"`` when its
+        records disagree.
     """
-    from glandseg import config as config_mod
+    from glandseg.config import ExperimentConfig
 
-    classes = {"preprocess": config_mod.PreprocessConfig, "model": config_mod.ModelConfig,
-               "train": config_mod.TrainConfig, "postprocess": config_mod.PostprocessConfig}
-    paper = config_mod.ExperimentConfig.paper().to_dict()
-    firsts = {}
-    for rec in records:
-        firsts.setdefault(str(rec.get("preset")), rec["config"])
+    paper = _flat(ExperimentConfig.paper().to_dict())
+    by_preset = {p: [_flat(r["config"]) for r in records if r.get("preset") == p] for p in presets(records)}
     rows = []
-    for section, name in OPEN_CHOICES:
-        cls = classes[section]
-        doc = _param_doc(cls, name) or (cls.__doc__ or "").strip().splitlines()[0]
-        row = {"field": f"{section}.{name}", "description": doc,
-               "paper": paper[section][name]}
-        for preset, cfg in sorted(firsts.items()):
-            row[preset] = cfg.get(section, {}).get(name)
-        rows.append(row)
+    for field, ref in paper.items():
+        if field in _GRID_FIELDS:
+            continue
+        row, differs = {"field": field, "paper": ref}, False
+        for preset, flats in by_preset.items():
+            values = list(dict.fromkeys(f.get(field) for f in flats))
+            differs |= any(v != ref for v in values)
+            row[preset] = values[0] if len(values) == 1 else "varies: " + ", ".join(map(str, values))
+        if differs:
+            rows.append(row)
     return rows

@@ -22,23 +22,56 @@ class Table:
     columns : list of str
     rows : list of list
     caption : str, optional
+    groups : list of (str or None, int), optional
+        A header row above ``columns``: each entry labels ``span`` consecutive columns, so a
+        wide table can say "F1" once over "paper | ours | 95% CI". A ``None`` label of span 1
+        leaves that column's own name spanning both header rows. The spans must add up to the
+        number of columns.
     """
 
-    def __init__(self, columns, rows, caption=None):
+    def __init__(self, columns, rows, caption=None, groups=None):
         self.columns = list(columns)
         self.rows = [list(r) for r in rows]
         self.caption = caption
+        self.groups = None if groups is None else [(label, int(span)) for label, span in groups]
+        if self.groups is not None and sum(span for _, span in self.groups) != len(self.columns):
+            raise ValueError(f"groups span {sum(s for _, s in self.groups)} columns, the table has {len(self.columns)}")
+
+    def _head_html(self):
+        esc = lambda v: html.escape(str(v))  # noqa: E731
+        if self.groups is None:
+            return "<tr>" + "".join(f"<th>{esc(c)}</th>" for c in self.columns) + "</tr>"
+        top, bottom, i = [], [], 0
+        for label, span in self.groups:
+            names = self.columns[i:i + span]
+            if label is None and span == 1:
+                top.append(f'<th rowspan="2">{esc(names[0])}</th>')
+            else:
+                top.append(f'<th colspan="{span}" class="group">{esc(label or "")}</th>')
+                bottom += [f"<th>{esc(c)}</th>" for c in names]
+            i += span
+        return "<tr>" + "".join(top) + "</tr><tr>" + "".join(bottom) + "</tr>"
 
     def _repr_html_(self):
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.columns)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in self.rows
         )
         cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return f"<table>{cap}<thead>{self._head_html()}</thead><tbody>{body}</tbody></table>"
+
+    def flat_columns(self):
+        """Column names with their group label in front ("F1 paper"), for one-row headers."""
+        if self.groups is None:
+            return list(self.columns)
+        names, i = [], 0
+        for label, span in self.groups:
+            names += [c if label is None else f"{label} {c}" for c in self.columns[i:i + span]]
+            i += span
+        return names
 
     def to_markdown(self):
-        lines = ["| " + " | ".join(map(str, self.columns)) + " |", "|" + "---|" * len(self.columns)]
+        cols = self.flat_columns()
+        lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(map(str, r)) + " |" for r in self.rows]
         return "\n".join(lines)
 
@@ -189,19 +222,22 @@ def comparison_table(rows, caption=None) -> Table:
     One column group per metric: the paper's value, ours (mean ± sd over seeds) and the 95%
     bootstrap interval of the pooled metric; then the number of runs and their seeds.
     """
-    cols = ["method"]
+    cols, groups = ["method"], [(None, 1)]
     for name in _METRIC_NAMES.values():
-        cols += [f"{name} (paper)", f"{name} (ours)", f"{name} 95% CI"]
-    cols += ["runs", "seeds"]
+        cols += ["paper", "ours", "95% CI"]
+        groups.append((name, 3))
+    cols += ["runs (seeds)"]
+    groups.append((None, 1))
     body = []
     for r in rows:
         line = [r["method"]]
         for m in _METRIC_NAMES:
             paper = r[f"paper_{m}"]
             line += ["—" if paper is None else f"{paper:g}", r[m], r[f"{m}_ci"]]
-        line += [r["runs"], ", ".join(str(s) for s in r["seeds"]) or "—"]
+        seeds = ", ".join(str(s) for s in r["seeds"])
+        line.append(f"{r['runs']} ({seeds})" if seeds else r["runs"])
         body.append(line)
-    return Table(cols, body, caption=caption)
+    return Table(cols, body, caption=caption, groups=groups)
 
 
 def grade_table_view(rows, caption=None) -> Table:
@@ -1277,16 +1313,33 @@ __all__ += ["protocol_table"]
 
 
 def protocol_table(protocols, caption=None) -> Table:
-    """Protocols side by side: one column per preset, one row per field of :func:`glandseg.analysis.protocol`."""
+    """Protocols side by side: one column per preset, one row per field of :func:`glandseg.analysis.protocol`.
+
+    Training time is in minutes: the median over the preset's runs, with the range and the
+    run count when :func:`glandseg.analysis.protocols` supplies them.
+    """
     names = list(protocols)
     fields = [("size", "input size (W x H)"), ("crop", "training crops"), ("augment", "augmentation"),
               ("epochs", "epochs"), ("batch_size", "batch size"), ("optimizer", "optimizer"),
-              ("min_object_px", "smallest object kept (px)"), ("seconds", "training time (s, one run)"),
+              ("min_object_px", "smallest object kept (px)"), ("seconds", "training time per run (min)"),
               ("device", "device")]
+
+    def minutes(p):
+        if p.get("seconds") is None:
+            return "—"
+        text = f"{p['seconds'] / 60:.1f}"
+        lo_hi, runs = p.get("seconds_range"), p.get("runs")
+        if runs and runs > 1 and lo_hi:
+            text = f"median {text} ({lo_hi[0] / 60:.1f}–{lo_hi[1] / 60:.1f}, {runs} runs)"
+        return text
+
     body = []
     for key, label in fields:
         values = [protocols[n].get(key) for n in names]
         if all(v is None for v in values):
             continue
-        body.append([label] + ["—" if v is None else (f"{v:.0f}" if key == "seconds" else v) for v in values])
+        if key == "seconds":
+            body.append([label] + [minutes(protocols[n]) for n in names])
+        else:
+            body.append([label] + ["—" if v is None else v for v in values])
     return Table(["", *names], body, caption=caption)

@@ -321,7 +321,7 @@ def test_add_pooling_pieces_from_saved_predictions(tmp_path):
     assert missing["_pieces"].startswith("FileNotFoundError") and missing["metrics"] == loaded["metrics"]
 
 
-def test_best_run_protocol_and_open_choices():
+def test_best_run_protocols_and_protocol_differences():
     recs = [_synthetic_record("h-L1", 0, [4, 4, 3]), _synthetic_record("h-L2", 0, [2, 2, 3])]
     assert analysis.best_run(recs)["run_id"] == "h-L1-s0"
     assert analysis.best_run([]) is None
@@ -330,10 +330,21 @@ def test_best_run_protocol_and_open_choices():
     rec = {"preset": "workshop", "config": preset_config("workshop").to_dict(), "training": {"seconds": 5.0}}
     p = analysis.protocol(rec)
     assert p["size"] == "288x192" and p["crop"] == "160x128" and p["seconds"] == 5.0
-    rows = analysis.open_choices([rec])
-    lr = next(r for r in rows if r["field"] == "train.learning_rate")
-    assert lr["paper"] == 1e-3 and lr["workshop"] == 2e-3 and lr["description"] == "Initial learning rate."
-    assert all(r["description"] for r in rows)
+    slow = {**rec, "training": {"seconds": 20.0}}
+    two_epochs = preset_config("workshop").to_dict()
+    two_epochs["train"]["epochs"] = 2
+    changed = {**rec, "config": two_epochs, "training": {"seconds": 8.0}}
+    ps = analysis.protocols([rec, slow, changed])
+    assert list(ps) == ["paper (as published)", "workshop (ours)"] and ps["paper (as published)"]["size"] == "832x576"
+    w = ps["workshop (ours)"]
+    assert w["runs"] == 3 and w["seconds"] == 8.0 and w["seconds_range"] == (5.0, 20.0)
+    assert w["epochs"] == "varies: 4, 2" and w["size"] == "288x192"
+    rows = {r["field"]: r for r in analysis.protocol_differences([rec, changed])}
+    assert rows["train.learning_rate"] == {"field": "train.learning_rate", "paper": 1e-3, "workshop": 2e-3}
+    assert rows["train.epochs"]["workshop"] == "varies: 4, 2" and rows["preprocess.size"]["workshop"] == (288, 192)
+    # settings the workshop shares with the paper, and the grid fields, are not listed
+    assert "train.batch_size" not in rows and "train.loss" not in rows and "seed" not in rows
+    assert analysis.protocol_differences([]) == []
 
 
 def test_add_pooling_pieces_passes_through_records_that_have_them():

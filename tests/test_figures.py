@@ -284,9 +284,21 @@ def test_comparison_table_shows_paper_figures_and_not_run_yet():
     table = figures.comparison_table(analysis.results_table([], "testB"), caption="Table 2")
     md = table.to_markdown()
     assert md.count("\n") == 1 + len(analysis.CONFIG_ORDER)
+    assert md.startswith("| method | F1 paper | F1 ours | F1 95% CI | object Dice paper |")
     assert "| H + L1 | 0.73 | not run yet | not run yet | 0.82 | not run yet | not run yet | 109.72 |" in md
     html = table._repr_html_()
-    assert "<caption>Table 2</caption>" in html and html.count("<tr>") == 1 + len(analysis.CONFIG_ORDER)
+    # two header rows (metric names over paper | ours | 95% CI), then one row per configuration
+    assert "<caption>Table 2</caption>" in html and html.count("<tr>") == 2 + len(analysis.CONFIG_ORDER)
+    assert '<th colspan="3" class="group">object Hausdorff</th>' in html
+    assert '<th rowspan="2">method</th>' in html and html.count("<th>95% CI</th>") == 3
+
+
+def test_table_groups_must_cover_the_columns():
+    with pytest.raises(ValueError, match="groups span 2 columns, the table has 3"):
+        figures.Table(["a", "b", "c"], [], groups=[("x", 2)])
+    table = figures.Table(["a", "b", "c"], [[1, 2, 3]], groups=[(None, 1), ("x", 2)])
+    assert table.flat_columns() == ["a", "x b", "x c"]
+    assert table._repr_html_().count("</th>") == 4
 
 
 def test_claims_table_and_difference_plot_without_records():
@@ -331,3 +343,6 @@ def test_training_curves_and_protocol_table(tmp_path):
     assert fig.axes[0].get_title().startswith("h-L3-s0")
     table = figures.protocol_table({"a": {"size": "288x192", "epochs": 5, "seconds": None}})
     assert table.rows == [["input size (W x H)", "288x192"], ["epochs", 5]]
+    table = figures.protocol_table({"a": {"seconds": 90.0, "seconds_range": (60.0, 600.0), "runs": 3},
+                                    "b": {"seconds": 30.0}})
+    assert table.rows == [["training time per run (min)", "median 1.5 (1.0–10.0, 3 runs)", "0.5"]]
