@@ -168,6 +168,10 @@ def _grid_axes_args(p):
     p.add_argument("--data", type=Path, default=None, help="GlaS folder (default: GLANDSEG_DATA or the user data dir)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    p.add_argument(
+        "--devices", default=None, metavar="N|all",
+        help="train data-parallel over N devices, or all of them (JAX backend only; default: one)",
+    )
 
 
 def _set_backend(backend):
@@ -187,7 +191,7 @@ def _cmd_run(args) -> int:
     axes = runner.parse_config_name(args.config)
     config = preset_config(args.preset, seed=args.seed, epochs=args.epochs, **axes)
     out = args.out or Path(args.results) / args.preset / runner.run_id(config)
-    record = runner.run_experiment(config, out, root=args.data)
+    record = runner.run_experiment(config, out, root=args.data, devices=args.devices)
     for split in runner.TEST_SPLITS:
         p = record["metrics"][split]["pooled"]
         print(
@@ -204,7 +208,8 @@ def _cmd_grid(args) -> int:
 
     configs = args.configs or list(runner.PAPER_GRID)
     summary = runner.run_grid(
-        args.preset, configs, args.seeds, results_dir=args.results, root=args.data, backend=args.backend, epochs=args.epochs
+        args.preset, configs, args.seeds, results_dir=args.results, root=args.data, backend=args.backend, epochs=args.epochs,
+        devices=args.devices,
     )
     return 1 if any(e["status"] == "failed" for e in summary) else 0
 

@@ -156,7 +156,34 @@ def _evaluate_split(samples, pred_dir: Path) -> dict:
     return out
 
 
-def run_experiment(config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto") -> dict:
+def _device_count(devices) -> int | None:
+    """``devices`` as given to :func:`run_experiment`: None, a positive int or "all"."""
+    if devices is None or devices == "all":
+        return None
+    try:
+        n = int(devices)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(n) != str(devices).strip():
+        raise ValueError(f"devices must be a positive integer or 'all'. Received: devices={devices!r}")
+    return n
+
+
+def _distribution(devices):
+    """None for one device, else a data-parallel distribution (checked before any training)."""
+    from glandseg import train as train_lib
+
+    if devices is None:
+        return None
+    n = _device_count(devices)
+    if n == 1:
+        return None
+    return train_lib.data_parallel(n)
+
+
+def run_experiment(
+    config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto", devices=None
+) -> dict:
     """Run (or finish) one experiment in ``out_dir`` and return its record.
 
     Parameters
@@ -170,6 +197,10 @@ def run_experiment(config: ExperimentConfig, out_dir, *, root=None, epochs=None,
         Overrides ``config.train.epochs`` (stored in the record's config).
     cache_dir : path, optional
         Prepared-array cache (default ``<out_dir>/../../.cache``, shared by runs).
+    devices : int or "all", optional
+        Train data-parallel over this many devices (JAX only, see
+        :func:`glandseg.train.data_parallel`); prediction runs on one. The result does not
+        depend on it, so it is recorded in the provenance, not the config.
 
     Returns
     -------
@@ -193,6 +224,9 @@ def run_experiment(config: ExperimentConfig, out_dir, *, root=None, epochs=None,
     record_path = out_dir / "record.json"
     if record_path.exists():
         return json.loads(record_path.read_text())
+    distribution = _distribution(devices)
+    if distribution is not None:
+        train_lib._check_distribution(distribution, config.train.batch_size)
 
     # Load (and validate) every split before training, so bad data fails in seconds.
     samples = {split: load_samples(config, split, root) for split in ("train", *TEST_SPLITS)}
@@ -211,10 +245,12 @@ def run_experiment(config: ExperimentConfig, out_dir, *, root=None, epochs=None,
             samples=samples["train"] if config.data == "synthetic" else None,
             cache_dir=cache_dir,
             verbose=verbose,
+            distribution=distribution,
         )
         model = result["model"]
         summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names")}
         summary["started_utc"] = started
+        summary["devices"] = 1 if distribution is None else int(np.prod(distribution.device_mesh.shape))
         results.write_json_atomic(training_path, summary)
     training = json.loads(training_path.read_text())
 
@@ -304,12 +340,16 @@ def notebook_path() -> Path:
     return path
 
 
-def run_grid(preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None, log=print):
+def run_grid(
+    preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None,
+    devices=None, log=print,
+):
     """Run each configuration x seed through papermill, skipping finished runs.
 
     Each run executes ``notebooks/experiment.py`` (converted with jupytext) into
     ``<results_dir>/<preset>/<run_id>/experiment.ipynb`` with the grid point as papermill
-    parameters. A failing run is reported and the grid goes on.
+    parameters. A failing run is reported and the grid goes on. ``devices`` is passed to
+    :func:`run_experiment` (data-parallel training, JAX only).
 
     Returns
     -------
@@ -338,6 +378,8 @@ def run_grid(preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", r
         if backend not in ("tensorflow", "jax"):
             raise ValueError(f"backend must be 'tensorflow' or 'jax'. Received: backend={backend!r}")
         os.environ["KERAS_BACKEND"] = backend  # inherited by the papermill kernel
+    if devices is not None and _device_count(devices) != 1 and os.environ.get("KERAS_BACKEND", "tensorflow") != "jax":
+        raise ValueError(f"devices={devices!r} needs the JAX backend: pass --backend jax (or set KERAS_BACKEND=jax)")
     for config, out in runs:
         if (out / "config.json").exists():
             _check_config(config, out)
@@ -367,6 +409,8 @@ def run_grid(preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", r
                 data_root=None if root is None else str(root),
                 out_dir=str(out),
             )
+            if devices is not None:
+                params["devices"] = devices
             t0 = time.perf_counter()
             try:
                 papermill.execute_notebook(

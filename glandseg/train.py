@@ -11,6 +11,13 @@ leaves a half-written checkpoint). Every random choice of an epoch (sample order
 is derived from ``(seed, epoch)``, so there is no hidden RNG state to save: a resumed run sees the
 same batches as an uninterrupted one. Rerunning ``train`` on the same ``out_dir`` continues from
 the last finished epoch; a killed run loses at most the epoch in progress.
+
+Several devices: ``train(..., distribution=data_parallel())`` replicates the model on every
+accelerator (or host) that JAX sees and splits each batch between them
+(``keras.distribution.DataParallel``). The global batch and the maths are unchanged (batch
+normalisation still sees the whole batch), so a run on several devices follows the loss curve
+of a run on one; only the wall time differs. It is a property of the machine, not of the
+experiment, so it is an argument rather than a ``TrainConfig`` field.
 """
 
 from __future__ import annotations
@@ -29,7 +36,10 @@ import keras
 from glandseg import augment, losses, model as model_lib, preprocessing, synthetic
 from glandseg.config import ExperimentConfig
 
-__all__ = ["CropDataset", "MallocThresholds", "split_train_val", "build_and_compile", "train", "load_trained", "TrainResult"]
+__all__ = [
+    "CropDataset", "MallocThresholds", "split_train_val", "build_and_compile", "data_parallel", "train",
+    "load_trained", "TrainResult",
+]
 
 CHECKPOINT = "checkpoint.npz"
 BEST_WEIGHTS = "best.weights.h5"
@@ -159,6 +169,55 @@ def split_train_val(n_images: int, val_images: int, seed: int):
     val = np.sort(rng.choice(n_images, size=val_images, replace=False)) if val_images else np.array([], int)
     train = np.setdiff1d(np.arange(n_images), val)
     return train, val
+
+
+def data_parallel(devices=None):
+    """A ``keras.distribution.DataParallel`` over ``devices`` (default: every device JAX sees).
+
+    Parameters
+    ----------
+    devices : int or list of str, optional
+        How many of the listed devices to use (the first ``n``), or their names
+        (``keras.distribution.list_devices()``).
+
+    Returns
+    -------
+    keras.distribution.DataParallel
+
+    Raises
+    ------
+    ValueError
+        On a backend other than JAX (Keras distributes training only there), or when fewer
+        devices exist than asked for.
+
+    Examples
+    --------
+    Two virtual CPU devices (set before JAX is imported)::
+
+        XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax python ...
+    """
+    if keras.backend.backend() != "jax":
+        raise ValueError(
+            f"data-parallel training needs the JAX backend (KERAS_BACKEND=jax). Received: backend={keras.backend.backend()!r}"
+        )
+    available = keras.distribution.list_devices()
+    if devices is None:
+        devices = available
+    elif isinstance(devices, int):
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"devices={devices} but this machine has {len(available)}: {available}")
+        devices = available[:devices]
+    return keras.distribution.DataParallel(devices=list(devices))
+
+
+def _check_distribution(distribution, batch_size: int) -> None:
+    if distribution is None:
+        return
+    n = int(np.prod(distribution.device_mesh.shape))
+    if batch_size % n:
+        raise ValueError(
+            f"train.batch_size={batch_size} does not split evenly over the {n} devices of the distribution"
+        )
 
 
 def _optimizer(config, total_steps=None):
@@ -301,7 +360,10 @@ def _training_samples(config: ExperimentConfig, cache_dir: Path, root=None, samp
     return preprocessing.prepare("train", config.preprocess, cache_dir, root=root, samples=samples)
 
 
-def train(config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_dir=None, epochs=None, verbose="auto"):
+def train(
+    config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_dir=None, epochs=None, verbose="auto",
+    distribution=None,
+):
     """Train (or resume training) one configuration into ``out_dir``.
 
     Parameters
@@ -319,6 +381,8 @@ def train(config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_d
         Overrides ``config.train.epochs``.
     verbose : "auto", 0, 1 or 2
         Keras progress output.
+    distribution : keras.distribution.Distribution, optional
+        E.g. :func:`data_parallel` to split each batch over several devices (JAX only).
 
     Returns
     -------
@@ -330,7 +394,14 @@ def train(config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_d
     total_epochs = int(epochs if epochs is not None else config.train.epochs)
     if total_epochs < 1:
         raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs!r}")
+    _check_distribution(distribution, config.train.batch_size)
+    if distribution is not None:
+        with distribution.scope():
+            return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose)
+    return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose)
 
+
+def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose):
     keras.utils.set_random_seed(config.seed)
     data = _training_samples(config, cache_dir, root=root, samples=samples)
     train_idx, val_idx = split_train_val(len(data["names"]), config.train.val_images, config.seed)

@@ -36,6 +36,7 @@ epochs = None
 data_root = None
 out_dir = None
 verbose = 2  # one line per epoch: a per-step progress bar fills an executed notebook with thousands of outputs
+devices = None  # 2, 4 or "all": split each batch over that many devices (JAX backend only)
 
 # %%
 import json
@@ -51,7 +52,7 @@ if out_dir is None:
 print(config.to_json(indent=1))
 
 # %%
-record = runner.run_experiment(config, out_dir, root=data_root, verbose=verbose)
+record = runner.run_experiment(config, out_dir, root=data_root, verbose=verbose, devices=devices)
 
 # %% [markdown]
 # ## Metrics (pooled over each test part, the challenge's figures)
