@@ -8,7 +8,10 @@ STAMP := $(VENV)/.glandseg-installed
 PYTEST := $(PY) -m pytest
 CHROMIUM ?= chromium
 
-.PHONY: help venv test test-fast demo book check-book clean
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.glandseg-bench-installed
+
+.PHONY: help venv test test-fast demo book check-book bench clean
 
 help:
 	@echo "make book       build the companion book (runs its pages): _build/html/index.html"
@@ -16,6 +19,7 @@ help:
 	@echo "make test-fast  skip tests marked slow"
 	@echo "make demo       whole pipeline on synthetic data (< 3 min), figure in demo/"
 	@echo "make check-book open every page of the built book in headless Chromium (installs chromium if missing)"
+	@echo "make bench      glandseg vs segmentation-models-pytorch on this CPU (own venv, ~30 min; idle machine)"
 	@echo "make venv       create .venv and install glandseg[dev,book]"
 	@echo "make clean      remove demo output, the built book and caches"
 
@@ -48,6 +52,19 @@ book: $(STAMP)
 check-book: $(STAMP)
 	command -v $(CHROMIUM) >/dev/null || (apt-get update && apt-get install -y chromium)
 	GLANDSEG_REQUIRE_BOOK=1 $(PYTEST) -m book tests/test_book.py
+
+# The benchmark venv holds torch as well as TensorFlow and JAX; the test venv stays lean.
+$(BENCH_STAMP): pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Not part of make test: it needs an idle machine. Writes benchmarks/results/<date>-<machine>.json
+# and regenerates the README's performance table from the newest record.
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/bench.py
+	$(BENCH_VENV)/bin/python benchmarks/readme_table.py
 
 clean:
 	rm -rf demo _build .pytest_cache .hypothesis build *.egg-info
