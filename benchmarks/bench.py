@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from glandseg.results import cpu_model, write_json_atomic  # no Keras: the orchestrator picks no backend
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 TRAIN_CROP = (416, 288)  # (W, H): the paper's crops
@@ -245,13 +247,7 @@ def ratios(results) -> dict:
 
 
 def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return cpu_model()
 
 
 def machine_name() -> str:
@@ -343,11 +339,9 @@ def main(argv=None):
         print("metrics vs the literal reference ...", flush=True)
         record["metrics"] = _metrics(args)
     record["machine"]["load_average_after"] = os.getloadavg()
+
     out = args.out or RESULTS / f"{started.date().isoformat()}-{machine_name()}{'-quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json_atomic(out, record)
     print(f"train_ratio_vs_smp {record['train_ratio_vs_smp']}  infer_ratio_vs_smp {record['infer_ratio_vs_smp']}")
     print(f"record: {out}")
     return 0

@@ -24,6 +24,7 @@ __all__ = [
     "METRICS",
     "provenance",
     "write_json_atomic",
+    "cpu_model",
     "load_records",
     "config_label",
     "summary_table",
@@ -73,7 +74,8 @@ def _git(*args, cwd=None) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one), e.g. "AMD EPYC"."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -84,7 +86,7 @@ def _cpu_model() -> str:
 
 
 def _device(backend: str | None) -> str:
-    desc = f"{_cpu_model()}, {os.cpu_count()} logical CPUs"
+    desc = f"{cpu_model()}, {os.cpu_count()} logical CPUs"
     if backend == "jax" and "jax" in sys.modules:
         devices = sys.modules["jax"].devices()
         kinds = sorted({getattr(d, "device_kind", d.platform) for d in devices})
