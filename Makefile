@@ -19,7 +19,7 @@ help:
 	@echo "make test-fast  skip tests marked slow"
 	@echo "make demo       whole pipeline on synthetic data (< 3 min), figure in demo/"
 	@echo "make check-book open every page of the built book in headless Chromium (installs chromium if missing)"
-	@echo "make bench      glandseg vs segmentation-models-pytorch on this CPU (own venv, ~30 min; idle machine)"
+	@echo "make bench      glandseg vs segmentation-models-pytorch on this CPU (own venv; needs an idle machine)"
 	@echo "make venv       create .venv and install glandseg[dev,book]"
 	@echo "make clean      remove demo output, the built book and caches"
 

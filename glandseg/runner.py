@@ -225,8 +225,7 @@ def run_experiment(
     if record_path.exists():
         return json.loads(record_path.read_text())
     distribution = _distribution(devices)
-    if distribution is not None:
-        train_lib._check_distribution(distribution, config.train.batch_size)
+    train_lib._check_distribution(distribution, config.train.batch_size)  # before the data loads
 
     # Load (and validate) every split before training, so bad data fails in seconds.
     samples = {split: load_samples(config, split, root) for split in ("train", *TEST_SPLITS)}
@@ -250,7 +249,7 @@ def run_experiment(
         model = result["model"]
         summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names")}
         summary["started_utc"] = started
-        summary["devices"] = 1 if distribution is None else int(np.prod(distribution.device_mesh.shape))
+        summary["devices"] = train_lib.device_count(distribution)
         results.write_json_atomic(training_path, summary)
     training = json.loads(training_path.read_text())
 

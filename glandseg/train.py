@@ -37,7 +37,7 @@ from glandseg import augment, losses, model as model_lib, preprocessing, synthet
 from glandseg.config import ExperimentConfig
 
 __all__ = [
-    "CropDataset", "MallocThresholds", "split_train_val", "build_and_compile", "data_parallel", "train",
+    "CropDataset", "MallocThresholds", "split_train_val", "build_and_compile", "data_parallel", "device_count", "train",
     "load_trained", "TrainResult",
 ]
 
@@ -210,10 +210,13 @@ def data_parallel(devices=None):
     return keras.distribution.DataParallel(devices=list(devices))
 
 
+def device_count(distribution) -> int:
+    """Devices a distribution trains on (1 for None)."""
+    return 1 if distribution is None else int(np.prod(distribution.device_mesh.shape))
+
+
 def _check_distribution(distribution, batch_size: int) -> None:
-    if distribution is None:
-        return
-    n = int(np.prod(distribution.device_mesh.shape))
+    n = device_count(distribution)
     if batch_size % n:
         raise ValueError(
             f"train.batch_size={batch_size} does not split evenly over the {n} devices of the distribution"
