@@ -182,7 +182,8 @@ def _distribution(devices):
 
 
 def run_experiment(
-    config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto", devices=None
+    config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto", devices=None,
+    loader_threads=1,
 ) -> dict:
     """Run (or finish) one experiment in ``out_dir`` and return its record.
 
@@ -201,6 +202,9 @@ def run_experiment(
         Train data-parallel over this many devices (JAX only, see
         :func:`glandseg.train.data_parallel`); prediction runs on one. The result does not
         depend on it, so it is recorded in the provenance, not the config.
+    loader_threads : int, optional
+        Threads making each training batch (see :class:`glandseg.train.CropDataset`); the
+        result does not depend on it. Raise it on a GPU.
 
     Returns
     -------
@@ -245,6 +249,7 @@ def run_experiment(
             cache_dir=cache_dir,
             verbose=verbose,
             distribution=distribution,
+            loader_threads=loader_threads,
         )
         model = result["model"]
         summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names")}
@@ -341,14 +346,15 @@ def notebook_path() -> Path:
 
 def run_grid(
     preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None,
-    devices=None, log=print,
+    devices=None, loader_threads=1, log=print,
 ):
     """Run each configuration x seed through papermill, skipping finished runs.
 
     Each run executes ``notebooks/experiment.py`` (converted with jupytext) into
     ``<results_dir>/<preset>/<run_id>/experiment.ipynb`` with the grid point as papermill
-    parameters. A failing run is reported and the grid goes on. ``devices`` is passed to
-    :func:`run_experiment` (data-parallel training, JAX only).
+    parameters. A failing run is reported and the grid goes on. ``devices`` and
+    ``loader_threads`` are passed to :func:`run_experiment` (data-parallel training, JAX only;
+    threads making the training batches).
 
     Returns
     -------
@@ -410,6 +416,8 @@ def run_grid(
             )
             if devices is not None:
                 params["devices"] = devices
+            if loader_threads != 1:
+                params["loader_threads"] = loader_threads
             t0 = time.perf_counter()
             try:
                 papermill.execute_notebook(

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -113,15 +114,26 @@ class CropDataset(keras.utils.PyDataset):
     shuffle : bool
         Permute the samples every epoch (training) or keep them in order (validation).
     seed : int
+    threads : int
+        Crops of one batch made in parallel by this many threads. Every crop is a function of
+        ``(seed, epoch, index)`` alone, so the batches are the same for any thread count; more
+        threads only help when the accelerator waits for the CPU (a GPU: a CPU-only run is
+        bound by the model).
     """
 
-    def __init__(self, augmenter, batch_size, *, coarse_scale=4, shuffle=True, seed=0, **kwargs):
+    def __init__(self, augmenter, batch_size, *, coarse_scale=4, shuffle=True, seed=0, threads=1, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer. Received: threads={threads!r}")
         self.augmenter = augmenter
         self.batch_size = int(batch_size)
         self.coarse_scale = coarse_scale
         self.shuffle = shuffle
         self.seed = int(seed)
+        self.threads = threads
+        # Keras's own ``workers`` would parallelise across batches, but its enqueuer reorders
+        # them with Python's global RNG; threads within a batch keep the order exact.
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="glandseg-crops") if threads > 1 else None
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -143,7 +155,10 @@ class CropDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        pairs = [self.augmenter[int(i)] for i in idx]
+        if self._pool is not None:
+            pairs = list(self._pool.map(self.augmenter.__getitem__, [int(i) for i in idx]))
+        else:
+            pairs = [self.augmenter[int(i)] for i in idx]
         x = np.stack([p[0] for p in pairs]).astype("float32")
         mask = np.stack([p[1] for p in pairs]).astype("float32")
         targets = {"final": mask[..., None]}
@@ -365,7 +380,7 @@ def _training_samples(config: ExperimentConfig, cache_dir: Path, root=None, samp
 
 def train(
     config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_dir=None, epochs=None, verbose="auto",
-    distribution=None,
+    distribution=None, loader_threads=1,
 ):
     """Train (or resume training) one configuration into ``out_dir``.
 
@@ -386,6 +401,9 @@ def train(
         Keras progress output.
     distribution : keras.distribution.Distribution, optional
         E.g. :func:`data_parallel` to split each batch over several devices (JAX only).
+    loader_threads : int, optional
+        Threads that make each batch's crops (:class:`CropDataset`); the results do not depend
+        on it. Raise it on a GPU, where one thread cannot keep up with the model.
 
     Returns
     -------
@@ -400,24 +418,26 @@ def train(
     _check_distribution(distribution, config.train.batch_size)
     if distribution is not None:
         with distribution.scope():
-            return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose)
-    return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose)
+            return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads)
+    return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads)
 
 
-def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose):
+def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads=1):
     keras.utils.set_random_seed(config.seed)
     data = _training_samples(config, cache_dir, root=root, samples=samples)
     train_idx, val_idx = split_train_val(len(data["names"]), config.train.val_images, config.seed)
     x, mask = data["x"], data["mask"]
     coarse = config.model.coarse_scale if config.model.deep_supervision else None
     train_aug = augment.make_augmenter(x[train_idx], mask[train_idx], config.augment, seed=config.seed)
-    train_ds = CropDataset(train_aug, config.train.batch_size, coarse_scale=coarse, shuffle=True, seed=config.seed)
+    train_ds = CropDataset(
+        train_aug, config.train.batch_size, coarse_scale=coarse, shuffle=True, seed=config.seed, threads=loader_threads
+    )
     val_ds = None
     if len(val_idx):
         val_aug = augment.make_augmenter(
             x[val_idx], mask[val_idx], config.augment.replace(mode="paper"), seed=config.seed, variants=1
         )
-        val_ds = CropDataset(val_aug, config.train.batch_size, coarse_scale=coarse, shuffle=False)
+        val_ds = CropDataset(val_aug, config.train.batch_size, coarse_scale=coarse, shuffle=False, threads=loader_threads)
 
     model = build_and_compile(config, total_steps=total_epochs * len(train_ds))
     start_epoch = 0

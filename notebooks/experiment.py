@@ -37,6 +37,7 @@ data_root = None
 out_dir = None
 verbose = 2  # one line per epoch: a per-step progress bar fills an executed notebook with thousands of outputs
 devices = None  # 2, 4 or "all": split each batch over that many devices (JAX backend only)
+loader_threads = 1  # threads making the training crops: raise on a GPU (the results do not change)
 
 # %%
 import json
@@ -52,7 +53,9 @@ if out_dir is None:
 print(config.to_json(indent=1))
 
 # %%
-record = runner.run_experiment(config, out_dir, root=data_root, verbose=verbose, devices=devices)
+record = runner.run_experiment(
+    config, out_dir, root=data_root, verbose=verbose, devices=devices, loader_threads=loader_threads
+)
 
 # %% [markdown]
 # ## Metrics (pooled over each test part, the challenge's figures)

@@ -16,7 +16,8 @@ from glandseg import cli, runner
 
 def test_grid_runs_the_notebook_with_injected_parameters(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["grid", "--preset", "smoke", "--configs", "h-L1", "--seeds", "3", "--results", str(tmp_path / "res")])
+    code = cli.main(["grid", "--preset", "smoke", "--configs", "h-L1", "--seeds", "3", "--results", str(tmp_path / "res"),
+                     "--loader-threads", "2"])
     assert code == 0
     run_dir = tmp_path / "res" / "smoke" / "h-L1-s3"
     record = json.loads((run_dir / "record.json").read_text())
@@ -26,6 +27,7 @@ def test_grid_runs_the_notebook_with_injected_parameters(tmp_path, monkeypatch):
     assert len(injected) == 1
     src = injected[0].source
     assert 'preset = "smoke"' in src and "seed = 3" in src and 'loss = "L1"' in src
+    assert "loader_threads = 2" in src
     assert all(
         not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in nb.cells if c.cell_type == "code"
     )
@@ -42,6 +44,9 @@ def test_grid_rejects_bad_parameters_at_once(tmp_path, capsys):
     assert "Unknown preset" in capsys.readouterr().err
     assert cli.main(["grid", "--preset", "smoke", "--configs", "h-L7", "--results", str(tmp_path)]) == 2
     assert "Received: 'h-L7'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["grid", "--preset", "smoke", "--loader-threads", "0", "--results", str(tmp_path)])
+    assert "--loader-threads: must be a positive integer, got '0'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 

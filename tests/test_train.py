@@ -72,6 +72,33 @@ def test_crop_dataset_batches_and_targets():
     np.testing.assert_array_equal(ds[0][0], other[0][0])
 
 
+def test_crop_dataset_threads_give_the_same_batches_as_one_thread():
+    from glandseg.augment import make_augmenter
+    from glandseg.config import AugmentConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 64, 96, 1), dtype=np.float32)
+    mask = (rng.random((3, 64, 96)) > 0.5).astype("uint8")
+    for mode in ("paper", "random"):
+        aug = make_augmenter(x, mask, AugmentConfig(mode=mode, crop_size=(32, 32), crops_per_variant=2), seed=3)
+        one = CropDataset(aug, 8, coarse_scale=4, seed=5)
+        four = CropDataset(aug, 8, coarse_scale=4, seed=5, threads=4)
+        for epoch in (0, 2):
+            one.set_epoch(epoch)
+            four.set_epoch(epoch)
+            for i in range(len(one)):
+                (xa, ya), (xb, yb) = one[i], four[i]
+                np.testing.assert_array_equal(xa, xb)
+                np.testing.assert_array_equal(ya["final"], yb["final"])
+                np.testing.assert_array_equal(ya["coarse"], yb["coarse"])
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_crop_dataset_rejects_bad_thread_counts(threads):
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        CropDataset(_Pairs(3), batch_size=2, threads=threads)
+
+
 def test_crop_dataset_without_coarse_output():
     ds = CropDataset(_Pairs(3), batch_size=2, coarse_scale=None, shuffle=False)
     assert set(ds[0][1]) == {"final"}
