@@ -118,10 +118,18 @@ def worker_smp(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     fmt = torch.channels_last if args.variant == "channels_last" else torch.contiguous_format
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # what a user tuning smp on a GPU would set
+    # Keras's train_on_batch and predict_on_batch return host values, so every call waits for
+    # the device; torch's calls are asynchronous on a GPU and are synchronised to match.
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     out = {"framework": "smp/torch", "variant": args.variant, "train": {}, "infer": {}}
 
     def make():
-        return smp.Linknet(encoder_name="resnet18", encoder_weights=None, in_channels=1, classes=1).to(memory_format=fmt)
+        model = smp.Linknet(encoder_name="resnet18", encoder_weights=None, in_channels=1, classes=1)
+        return model.to(device=device, memory_format=fmt)
 
     rng = np.random.default_rng(0)
     for batch in TRAIN_BATCHES:
@@ -129,24 +137,25 @@ def worker_smp(args):
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         w, h = _scale(TRAIN_CROP, args.quick)
-        x = torch.from_numpy(rng.random((batch, 1, h, w), dtype=np.float32)).to(memory_format=fmt)
-        y = torch.from_numpy((rng.random((batch, 1, h, w)) > 0.5).astype("float32"))
+        x = torch.from_numpy(rng.random((batch, 1, h, w), dtype=np.float32)).to(device=device, memory_format=fmt)
+        y = torch.from_numpy((rng.random((batch, 1, h, w)) > 0.5).astype("float32")).to(device)
 
         def step():
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
+            sync()
 
         out["train"][str(batch)] = timed(step, batch, warmup=args.warmup, repeats=args.repeats, calls=args.calls)
     model = make().eval()
     for batch in INFER_BATCHES:
         w, h = _scale(INFER_SIZE, args.quick)
-        x = torch.from_numpy(rng.random((batch, 1, h, w), dtype=np.float32)).to(memory_format=fmt)
+        x = torch.from_numpy(rng.random((batch, 1, h, w), dtype=np.float32)).to(device=device, memory_format=fmt)
 
         def infer():
             with torch.inference_mode():
-                torch.sigmoid(model(x))
+                torch.sigmoid(model(x)).cpu()  # to the host, as predict_on_batch returns NumPy
 
         out["infer"][str(batch)] = timed(infer, batch, warmup=args.warmup, repeats=args.repeats, calls=args.calls)
     out["versions"] = {"torch": torch.__version__, "segmentation_models_pytorch": smp.__version__}
@@ -180,12 +189,17 @@ def worker_pipeline(args):
     prepared = preprocessing.prepare("train", config.preprocess, cache, samples=samples, progress=False)
     cached = time.perf_counter() - t0
     aug = augment.make_augmenter(prepared["x"], prepared["mask"], config.augment, seed=0)
-    ds = CropDataset(aug, 8, coarse_scale=config.model.coarse_scale, shuffle=True, seed=0)
-    n = min(len(ds), 6 if args.quick else 40)
-    counter = iter(range(10**9))
-    rate = timed(lambda: ds[next(counter) % n], 8, warmup=1, repeats=args.repeats, calls=max(1, n // args.repeats))
+
+    def rate(threads):
+        ds = CropDataset(aug, 8, coarse_scale=config.model.coarse_scale, shuffle=True, seed=0, threads=threads)
+        n = min(len(ds), 6 if args.quick else 40)
+        counter = iter(range(10**9))
+        return timed(lambda: ds[next(counter) % n], 8, warmup=1, repeats=args.repeats, calls=max(1, n // args.repeats))
+
+    threaded = min(8, args.threads)  # a batch has 8 crops
     return {"framework": "glandseg pipeline", "data": source, "images": len(prepared["names"]),
-            "prepare_first_s": first, "prepare_cached_s": cached, "batches_crops_per_s": rate,
+            "prepare_first_s": first, "prepare_cached_s": cached, "batches_crops_per_s": rate(1),
+            "loader_threads": threaded, "batches_crops_per_s_threaded": rate(threaded) if threaded > 1 else None,
             "crop": f"{crop[0]}x{crop[1]}", "size": f"{size[0]}x{size[1]}", "mean_x": float(np.mean(prepared["x"]))}
 
 
@@ -209,7 +223,7 @@ def _version(name):
 def _run_worker(name, variant, args, env_extra):
     cmd = [sys.executable, __file__, "--worker", name, "--variant", variant, "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--calls", str(args.calls), "--threads", str(args.threads),
-           "--cache", str(args.cache)] + (["--quick"] if args.quick else [])
+           "--cache", str(args.cache), "--device", args.device] + (["--quick"] if args.quick else [])
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env_extra}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
@@ -250,10 +264,23 @@ def _cpu_model():
     return cpu_model()
 
 
-def machine_name() -> str:
-    """A file-name slug for this machine: CPU model and core count, e.g. "amd-epyc-2cpu"."""
+def gpu_name():
+    """The first NVIDIA GPU's name from ``nvidia-smi`` (e.g. "NVIDIA H200"), or None."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, check=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.splitlines()[0].strip() if out else None
+
+
+def machine_name(gpu=None) -> str:
+    """A file-name slug for this machine: CPU model and core count, e.g. "amd-epyc-2cpu", or the
+    GPU's name when the benchmark ran on one, e.g. "nvidia-h200"."""
     import re
 
+    if gpu:
+        return "-".join(re.findall(r"[a-z0-9]+", gpu.lower())[:3])
     words = re.sub(r"\(.*?\)|processor|\d+-core|cpu|@.*", " ", _cpu_model(), flags=re.I).lower()
     slug = "-".join(re.findall(r"[a-z0-9]+", words)[:3]) or "cpu"
     return f"{slug}-{os.cpu_count()}cpu"
@@ -287,6 +314,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small tensors, to check the script; not for the record")
     ap.add_argument("--metrics-images", type=int, default=20, help="test images for the metrics comparison")
     ap.add_argument("--cache", default=str(REPO / "results" / ".cache" / "bench"), help="scratch folder")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where the models run: cpu, or cuda (JAX's and torch's first GPU; no TensorFlow GPU build here)")
     ap.add_argument("--out", type=Path, default=None, help="record (default benchmarks/results/<date>-<machine>.json)")
     ap.add_argument("--worker", choices=tuple(WORKERS), help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="plain", help=argparse.SUPPRESS)
@@ -310,7 +339,15 @@ def main(argv=None):
     if "smp" in only:
         plan += [("smp", v, common) for v in ("plain", "channels_last")]
     if "pipeline" in only:
-        plan.append(("pipeline", "plain", {**common, "KERAS_BACKEND": "tensorflow"}))
+        # the pipeline is NumPy and scikit-image; the backend only has to import (no TensorFlow on a GPU box here)
+        plan.append(("pipeline", "plain", {**common, "KERAS_BACKEND": "jax" if args.device == "cuda" else "tensorflow"}))
+    if args.device == "cuda":
+        if "tensorflow" in only:
+            ap.error("--device cuda runs JAX and torch on the GPU; leave out tensorflow (--only jax smp pipeline)")
+    else:
+        for _, _, env in plan:
+            env["JAX_PLATFORMS"] = "cpu"  # a CPU benchmark stays on the CPU where a GPU exists
+    gpu = gpu_name() if args.device == "cuda" else None
     started = dt.datetime.now(dt.timezone.utc)
     load_before = os.getloadavg()
     results = []
@@ -327,11 +364,12 @@ def main(argv=None):
         "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git("rev-parse", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--", "glandseg", "benchmarks")),
-        "machine": {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "machine": {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "accelerator": gpu, "platform": platform.platform(),
                     "python": platform.python_version(), "load_average_before": load_before},
         "settings": {"threads": args.threads, "repeats": args.repeats, "warmup": args.warmup, "calls": args.calls,
                      "train_crop": "x".join(map(str, _scale(TRAIN_CROP, args.quick))),
-                     "infer_size": "x".join(map(str, _scale(INFER_SIZE, args.quick))), "precision": "float32"},
+                     "infer_size": "x".join(map(str, _scale(INFER_SIZE, args.quick))), "precision": "float32",
+                     "device": args.device},
         "results": results,
         **ratios(results),
     }
@@ -340,7 +378,7 @@ def main(argv=None):
         record["metrics"] = _metrics(args)
     record["machine"]["load_average_after"] = os.getloadavg()
 
-    out = args.out or RESULTS / f"{started.date().isoformat()}-{machine_name()}{'-quick' if args.quick else ''}.json"
+    out = args.out or RESULTS / f"{started.date().isoformat()}-{machine_name(gpu)}{'-quick' if args.quick else ''}.json"
     write_json_atomic(out, record)
     print(f"train_ratio_vs_smp {record['train_ratio_vs_smp']}  infer_ratio_vs_smp {record['infer_ratio_vs_smp']}")
     print(f"record: {out}")
