@@ -109,8 +109,8 @@ def _git(*cmd):
         return None
 
 
-def _training_samples(root, force_synthetic=False):
-    """GlaS's training split if it is there, else synthetic stand-ins of its count and size."""
+def _training_samples(root, force_synthetic=False, n_synthetic=GLAS_TRAIN["images"]):
+    """GlaS's training split if it is there, else synthetic stand-ins of its size (and count)."""
     from glandseg import data, synthetic
 
     if not force_synthetic:
@@ -119,7 +119,7 @@ def _training_samples(root, force_synthetic=False):
             return None, "glas"
         except (FileNotFoundError, ValueError):
             pass
-    return synthetic.make_dataset(GLAS_TRAIN["images"], shape=GLAS_TRAIN["shape"], seed=0), "synthetic"
+    return synthetic.make_dataset(n_synthetic, shape=GLAS_TRAIN["shape"], seed=0), "synthetic"
 
 
 def main(argv=None) -> int:
@@ -131,6 +131,7 @@ def main(argv=None) -> int:
                     metavar="PRECISION[:THREADS]", help="e.g. float32:1 mixed_bfloat16:8")
     ap.add_argument("--data", type=Path, default=None, help="GlaS folder (default: GLANDSEG_DATA; synthetic if absent)")
     ap.add_argument("--synthetic", action="store_true", help="synthetic stand-ins even where GlaS is found")
+    ap.add_argument("--synthetic-images", type=int, default=GLAS_TRAIN["images"], help=argparse.SUPPRESS)  # tests
     ap.add_argument("--out", type=Path, default=None, help="record (default benchmarks/results/<date>-<machine>-epoch-<preset>.json)")
     args = ap.parse_args(argv)
     if args.epochs < 1:
@@ -142,7 +143,8 @@ def main(argv=None) -> int:
     from glandseg.config import preset_config
 
     base = preset_config(args.preset, **runner.parse_config_name(args.config))
-    samples, source = _training_samples(None if args.synthetic else args.data, force_synthetic=args.synthetic)
+    samples, source = _training_samples(None if args.synthetic else args.data, force_synthetic=args.synthetic,
+                                        n_synthetic=args.synthetic_images)
     accel = accelerator()
     started = dt.datetime.now(dt.timezone.utc)
     out = args.out or RESULTS / f"{started.date().isoformat()}-{machine_slug(accel)}-epoch-{args.preset}.json"

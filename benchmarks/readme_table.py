@@ -1,8 +1,10 @@
-"""Write the README's performance table from the newest benchmark record.
+"""Write the README's performance tables from the newest benchmark records.
 
-The table sits between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md and is
-only ever produced here, from ``benchmarks/results/<date>-<machine>.json`` (records of
-``--quick`` runs are ignored). Without a record it says "not run yet".
+The block sits between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md and is
+only ever produced here, from ``benchmarks/results/<date>-<machine>.json``: the newest CPU
+record of ``bench.py`` (the comparison with smp that the project is judged by), the newest GPU
+record of ``bench.py --device cuda`` and the newest ``epoch_time.py`` record of the paper
+preset. Records of ``--quick`` runs are ignored. Without a CPU record it says "not run yet".
 
     python benchmarks/readme_table.py          # rewrite README.md
     python benchmarks/readme_table.py --check  # exit 1 if README.md is out of date
@@ -21,16 +23,38 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 _RECORD = re.compile(r"^\d{4}-\d{2}-\d{2}-.+\.json$")
 
 
-def latest_record(folder=REPO / "benchmarks" / "results"):
-    """Path of the newest full benchmark record (by date in the name, then name), or None."""
+def device(record) -> str:
+    """Where a bench.py record's models ran: "cpu" (records before --device existed) or "cuda"."""
+    return record.get("settings", {}).get("device", "cpu")
+
+
+def latest_record(folder=REPO / "benchmarks" / "results", on="cpu"):
+    """Path of the newest full bench.py record run ``on`` "cpu" or "cuda" (by date in the name,
+    then name), or None."""
     paths = []
     for p in Path(folder).glob("*.json"):
         if not _RECORD.match(p.name) or p.stem.endswith("-quick"):
             continue
         record = json.loads(p.read_text())
-        if "train_ratio_vs_smp" in record and not record.get("quick"):
+        if "train_ratio_vs_smp" in record and not record.get("quick") and device(record) == on:
             paths.append(p)
     return max(paths, key=lambda p: p.name) if paths else None
+
+
+def latest_epoch_record(folder=REPO / "benchmarks" / "results", preset="paper"):
+    """Path of the newest ``epoch_time.py`` record of ``preset``, or None."""
+    paths = [p for p in Path(folder).glob(f"*-epoch-{preset}.json") if _RECORD.match(p.name)]
+    return max(paths, key=lambda p: p.name) if paths else None
+
+
+def paper_crops_per_epoch() -> int:
+    """Training crops in one epoch of the paper preset: (85 - validation images) x variants x crops."""
+    from glandseg.augment import PAPER_VARIANTS
+    from glandseg.config import ExperimentConfig
+    from glandseg.data import SPLIT_SIZES
+
+    config = ExperimentConfig.paper()
+    return (SPLIT_SIZES["train"] - config.train.val_images) * len(PAPER_VARIANTS) * config.augment.crops_per_variant
 
 
 def _fmt(x, digits=2):
@@ -42,20 +66,40 @@ def _setting(r):
     return framework + ("" if r["variant"] == "plain" else f" ({r['variant'].replace('_', '-')})")
 
 
-def render(record, name="") -> str:
-    """The README block (markdown) for one record: throughput per setting, then the ratios."""
-    if record is None:
-        return f"{START}\nNo benchmark record yet: not run yet (`make bench`).\n{END}"
+def _table(record) -> list:
     rows = [r for r in record["results"] if "train" in r and "error" not in r]
-    s = record["settings"]
     head = ["setting"] + [f"train b{b} (crops/s)" for b in (4, 8)] + [f"infer b{b} (images/s)" for b in (1, 4)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [_fmt(r["train"].get(str(b), {}).get("median")) for b in (4, 8)]
         cells += [_fmt(r["infer"].get(str(b), {}).get("median")) for b in (1, 4)]
         lines.append("| " + " | ".join([_setting(r)] + cells) + " |")
-    pipeline = next((r for r in record["results"] if r.get("framework") == "glandseg pipeline" and "error" not in r), None)
-    m = record["machine"]
+    return lines
+
+
+def _pipeline(record):
+    return next((r for r in record["results"] if r.get("framework") == "glandseg pipeline" and "error" not in r), None)
+
+
+def _ratios(record) -> str:
+    return (f"glandseg / smp (each at its best setting, smaller ratio over the batch sizes): training "
+            f"**{_fmt(record['train_ratio_vs_smp'])}x**, inference **{_fmt(record['infer_ratio_vs_smp'])}x**.")
+
+
+def paper_hours_from_rate(record, crops_per_epoch, epochs=100):
+    """Hours of ``epochs`` paper epochs at the best measured batch-8 training rate of ``record``
+    (model steps only: augmentation, validation and checkpoints add to it), or None."""
+    rates = [r["train"]["8"]["median"] for r in record["results"]
+             if r.get("framework", "").startswith("glandseg/") and "8" in r.get("train", {}) and "error" not in r]
+    return epochs * crops_per_epoch / max(rates) / 3600 if rates else None
+
+
+def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="", crops_per_epoch=None) -> str:
+    """The README block (markdown): the CPU record's throughput per setting and ratios, then
+    (where recorded) the GPU record and the paper preset's measured epoch time."""
+    if record is None:
+        return f"{START}\nNo benchmark record yet: not run yet (`make bench`).\n{END}"
+    s, m = record["settings"], record["machine"]
     text = [
         START,
         f"Measured by `make bench` on {m['cpu_model']} ({m['cpu_count']} cores, {s['threads']} threads each), "
@@ -63,17 +107,51 @@ def render(record, name="") -> str:
         f"median of {s['repeats']} repeats; commit {str(record.get('git_commit'))[:10]}, "
         f"record `benchmarks/results/{name}`.",
         "",
-        *lines,
+        *_table(record),
         "",
-        f"glandseg / smp (each at its best setting, smaller ratio over the batch sizes): training "
-        f"**{_fmt(record['train_ratio_vs_smp'])}x**, inference **{_fmt(record['infer_ratio_vs_smp'])}x**.",
+        _ratios(record),
     ]
+    pipeline = _pipeline(record)
     if pipeline:
         text.append(
             f"The input pipeline ({pipeline['data']} data) delivers "
             f"{_fmt(pipeline['batches_crops_per_s']['median'], 0)} crops/s of {pipeline['crop']}, "
             f"against the model's training rate above."
         )
+    hours = paper_hours_from_rate(record, crops_per_epoch) if crops_per_epoch else None
+    if hours is not None:
+        text.append(
+            f"At the best batch-8 rate above, the `paper` preset (100 epochs of {crops_per_epoch} crops) would "
+            f"train for about **{hours:.0f} h** on this CPU (model steps alone; an estimate, not a run)."
+        )
+    if gpu is not None:
+        g, gs = gpu["machine"], gpu["settings"]
+        text += [
+            "",
+            f"On a lent GPU, {g.get('accelerator')} ({g['cpu_count']} CPU cores), by `benchmarks/gpu.sh` "
+            f"(`bench.py --device cuda`), {gs['precision']}, same sizes, median of {gs['repeats']} repeats; "
+            f"record `benchmarks/results/{gpu_name}`:",
+            "",
+            *_table(gpu),
+            "",
+            _ratios(gpu),
+        ]
+    if epoch is not None:
+        rows = [e for e in epoch["settings"] if "error" not in e]
+        where = epoch["machine"].get("accelerator") or epoch["machine"]["cpu_model"]
+        n = epoch["preset_epochs"]
+        text += [
+            "",
+            f"The `paper` preset's training on {where}, Keras {epoch['versions']['backend']}, timed inside "
+            f"`glandseg.train.train` over {epoch['epochs_measured']} epochs of "
+            f"{rows[0]['steps_per_epoch'] if rows else '?'} steps on {epoch['data']} data of GlaS's size "
+            f"(`benchmarks/epoch_time.py`, record `benchmarks/results/{epoch_name}`; the paper: about 7 h on a Titan X):",
+            "",
+            f"| precision | loader threads | first epoch (s) | steady epoch (s) | {n} epochs (h) |",
+            "|---|---|---|---|---|",
+            *[f"| {e['precision']} | {e['loader_threads']} | {e['first_epoch_s']:.1f} | {e['steady_epoch_s']:.1f} "
+              f"| {e['estimated_training_h']:.2f} |" for e in rows],
+        ]
     text.append(END)
     return "\n".join(text)
 
@@ -83,8 +161,13 @@ def update(readme: Path, folder=REPO / "benchmarks" / "results") -> str:
     text = readme.read_text()
     if START not in text or END not in text:
         raise ValueError(f"{readme} has no {START} ... {END} block")
-    path = latest_record(folder)
-    block = render(json.loads(path.read_text()) if path else None, path.name if path else "")
+    path, gpu, epoch = latest_record(folder), latest_record(folder, on="cuda"), latest_epoch_record(folder)
+    block = render(
+        json.loads(path.read_text()) if path else None, path.name if path else "",
+        gpu=json.loads(gpu.read_text()) if gpu else None, gpu_name=gpu.name if gpu else "",
+        epoch=json.loads(epoch.read_text()) if epoch else None, epoch_name=epoch.name if epoch else "",
+        crops_per_epoch=paper_crops_per_epoch(),
+    )
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return head + block + tail

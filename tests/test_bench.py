@@ -5,6 +5,7 @@ machinery is run here on small tensors (``--quick``), TensorFlow only.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench  # noqa: E402
+import epoch_time  # noqa: E402
 import readme_table  # noqa: E402
 
 
@@ -111,3 +113,80 @@ def test_bench_script_runs_end_to_end_on_small_tensors(tmp_path):
         assert all(v["median"] > 0 for part in ("train", "infer") for v in r[part].values())
     pipeline = next(r for r in record["results"] if r["framework"] == "glandseg pipeline")
     assert pipeline["batches_crops_per_s"]["median"] > 0
+
+
+def test_cpu_and_gpu_records_are_chosen_separately(tmp_path):
+    record = {"results": RESULTS, "settings": {"threads": 2, "precision": "float32", "train_crop": "416x288",
+                                               "infer_size": "832x576", "repeats": 5},
+              "machine": {"cpu_model": "AMD EPYC", "cpu_count": 2}, "git_commit": "abc", **bench.ratios(RESULTS)}
+    gpu = {**record, "settings": {**record["settings"], "device": "cuda"},
+           "machine": {"cpu_model": "Xeon", "cpu_count": 16, "accelerator": "NVIDIA H200"}}
+    (tmp_path / "2026-11-26-amd-epyc-2cpu.json").write_text(json.dumps(record))  # no "device": a CPU record
+    (tmp_path / "2026-11-26-nvidia-h200.json").write_text(json.dumps(gpu))  # sorts after the CPU record
+    assert readme_table.latest_record(tmp_path).name == "2026-11-26-amd-epyc-2cpu.json"
+    assert readme_table.latest_record(tmp_path, on="cuda").name == "2026-11-26-nvidia-h200.json"
+    assert readme_table.latest_epoch_record(tmp_path) is None
+    epoch = {"settings": [{"precision": "float32", "loader_threads": 1, "steps_per_epoch": 520, "first_epoch_s": 30.0,
+                           "steady_epoch_s": 15.0, "estimated_training_h": (30 + 99 * 15) / 3600}],
+             "machine": {"accelerator": "NVIDIA H200", "cpu_model": "Xeon"}, "versions": {"backend": "jax"},
+             "epochs_measured": 3, "preset_epochs": 100, "data": "synthetic"}
+    (tmp_path / "2026-11-26-nvidia-h200-epoch-paper.json").write_text(json.dumps(epoch))
+    assert readme_table.latest_epoch_record(tmp_path).name == "2026-11-26-nvidia-h200-epoch-paper.json"
+    text = readme_table.render(record, "cpu.json", gpu=gpu, gpu_name="gpu.json", epoch=epoch, epoch_name="e.json",
+                               crops_per_epoch=4160)
+    assert "On a lent GPU, NVIDIA H200 (16 CPU cores)" in text and "record `benchmarks/results/gpu.json`" in text
+    assert "| float32 | 1 | 30.0 | 15.0 | 0.42 |" in text  # (30 + 99 x 15) s = 0.421 h
+    # the best glandseg batch-8 rate of the CPU record is 13 crops/s (XLA): 100 x 4160 / 13 s = 8.9 h
+    assert "about **9 h** on this CPU" in text
+
+
+def test_paper_epoch_has_the_papers_crop_count():
+    from glandseg.config import ExperimentConfig
+
+    val = ExperimentConfig.paper().train.val_images
+    assert readme_table.paper_crops_per_epoch() == (85 - val) * 13 * 4
+
+
+def test_paper_hours_use_the_best_glandseg_rate_at_batch_8():
+    assert readme_table.paper_hours_from_rate({"results": RESULTS}, 3600, epochs=10) == pytest.approx(10 * 3600 / 13 / 3600)
+    assert readme_table.paper_hours_from_rate({"results": RESULTS[3:]}, 3600) is None  # smp only
+
+
+def test_gpu_machine_name_comes_from_the_gpu():
+    assert bench.machine_name("NVIDIA H200") == "nvidia-h200"
+    assert epoch_time.machine_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb"
+
+
+def test_epoch_time_settings_and_summary():
+    assert epoch_time.parse_setting("float32") == {"precision": "float32", "loader_threads": 1}
+    assert epoch_time.parse_setting("mixed_bfloat16:8") == {"precision": "mixed_bfloat16", "loader_threads": 8}
+    for bad in ("float64:1", "float32:0", "float32:x"):
+        with pytest.raises(Exception, match="precision|threads"):
+            epoch_time.parse_setting(bad)
+    s = epoch_time.summarize([40.0, 10.0, 12.0, 11.0], preset_epochs=100)
+    assert s["first_epoch_s"] == 40.0 and s["steady_epoch_s"] == 11.0  # median of the epochs after the first
+    assert s["estimated_training_s"] == pytest.approx(40 + 99 * 11)
+    assert epoch_time.summarize([7.0], 3)["estimated_training_s"] == pytest.approx(21.0)
+    with pytest.raises(ValueError, match="no epoch"):
+        epoch_time.summarize([], 3)
+
+
+@pytest.mark.slow
+def test_epoch_time_script_times_real_epochs(tmp_path):
+    out = tmp_path / "epoch.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "epoch_time.py"), "--preset", "smoke", "--epochs", "2", "--synthetic",
+         "--synthetic-images", "6", "--settings", "float32:1", "float32:2", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=REPO, env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(out.read_text())
+    assert record["data"] == "synthetic" and record["preset"] == "smoke" and record["epochs_measured"] == 2
+    for entry in record["settings"]:
+        assert len(entry["epoch_seconds"]) == 2 and all(t > 0 for t in entry["epoch_seconds"])
+        assert entry["steady_epoch_s"] == entry["epoch_seconds"][1]
+        assert entry["estimated_training_s"] == pytest.approx(
+            entry["epoch_seconds"][0] + (record["preset_epochs"] - 1) * entry["epoch_seconds"][1])
+    # the loss curve does not depend on the loader's thread count
+    one, two = record["settings"]
+    assert one["val_loss"] == pytest.approx(two["val_loss"], rel=1e-5)
