@@ -75,7 +75,8 @@ def _scale(size, quick):
 
 
 def worker_keras(args):
-    """glandseg's LinkNet on the backend in KERAS_BACKEND; ``variant`` "xla" compiles with XLA."""
+    """glandseg's LinkNet on the backend in KERAS_BACKEND; a ``variant`` starting "xla" compiles
+    with XLA (``jit_compile=True``: on a CPU-only TensorFlow Keras's "auto" means no XLA)."""
     import numpy as np
 
     import keras
@@ -88,7 +89,7 @@ def worker_keras(args):
     rng = np.random.default_rng(0)
     for batch in TRAIN_BATCHES:
         model = build_and_compile(ExperimentConfig(train=TrainConfig(batch_size=batch)))
-        if args.variant == "xla":
+        if args.variant.startswith("xla"):
             model.jit_compile = True
             model.make_train_function(force=True)
         w, h = _scale(TRAIN_CROP, args.quick)
@@ -98,7 +99,7 @@ def worker_keras(args):
         out["train"][str(batch)] = timed(lambda: model.train_on_batch(x, y), batch, warmup=args.warmup,
                                          repeats=args.repeats, calls=args.calls)
     model = build_and_compile(ExperimentConfig())
-    if args.variant == "xla":
+    if args.variant.startswith("xla"):
         model.jit_compile = True
     for batch in INFER_BATCHES:
         w, h = _scale(INFER_SIZE, args.quick)
@@ -106,6 +107,12 @@ def worker_keras(args):
         out["infer"][str(batch)] = timed(lambda: model.predict_on_batch(x), batch, warmup=args.warmup,
                                          repeats=args.repeats, calls=args.calls)
     out["versions"] = {"keras": keras.__version__, keras.backend.backend(): _version(keras.backend.backend())}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        out["threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                          "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+                          "env_inter_op": os.environ.get("TF_NUM_INTEROP_THREADS")}
     return out
 
 
@@ -159,7 +166,7 @@ def worker_smp(args):
 
         out["infer"][str(batch)] = timed(infer, batch, warmup=args.warmup, repeats=args.repeats, calls=args.calls)
     out["versions"] = {"torch": torch.__version__, "segmentation_models_pytorch": smp.__version__}
-    out["threads"] = torch.get_num_threads()
+    out["threads"] = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
     return out
 
 
@@ -329,11 +336,15 @@ def main(argv=None):
     Path(args.cache).mkdir(parents=True, exist_ok=True)
     only = set(args.only or ("tensorflow", "jax", "smp", "pipeline", "metrics"))
     threads = str(args.threads)
-    # the same thread count everywhere: TF's and torch's pools, OpenMP, XLA's CPU client
-    common = {"OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
+    # The same thread counts everywhere: ``threads`` compute threads (TF's intra-op pool, torch's
+    # threads, OpenMP, XLA's CPU client) and ``threads`` inter-op threads, which is both TF's and
+    # torch's default. The first record forced TF to one inter-op thread; "plain-interop1" keeps
+    # that setting measured beside the default.
+    common = {"OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
     plan = []
     if "tensorflow" in only:
         plan += [("keras", v, {**common, "KERAS_BACKEND": "tensorflow"}) for v in ("plain", "xla")]
+        plan.append(("keras", "plain-interop1", {**common, "KERAS_BACKEND": "tensorflow", "TF_NUM_INTEROP_THREADS": "1"}))
     if "jax" in only:
         plan.append(("keras", "plain", {**common, "KERAS_BACKEND": "jax"}))
     if "smp" in only:

@@ -63,7 +63,8 @@ def _fmt(x, digits=2):
 
 def _setting(r):
     framework = r["framework"].replace("glandseg/keras-", "glandseg, Keras ").replace("smp/torch", "smp Linknet, PyTorch")
-    return framework + ("" if r["variant"] == "plain" else f" ({r['variant'].replace('_', '-')})")
+    variant = {"plain-interop1": "1 inter-op thread"}.get(r["variant"], r["variant"].replace("_", "-"))
+    return framework + ("" if variant == "plain" else f" ({variant})")
 
 
 def _table(record) -> list:

@@ -183,7 +183,7 @@ def _distribution(devices):
 
 def run_experiment(
     config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto", devices=None,
-    loader_threads=1,
+    loader_threads=1, jit_compile="auto",
 ) -> dict:
     """Run (or finish) one experiment in ``out_dir`` and return its record.
 
@@ -205,6 +205,10 @@ def run_experiment(
     loader_threads : int, optional
         Threads making each training batch (see :class:`glandseg.train.CropDataset`); the
         result does not depend on it. Raise it on a GPU.
+    jit_compile : "auto", True or False, optional
+        XLA for the training steps (:func:`glandseg.train.build_and_compile`). True trains
+        faster on a CPU-only TensorFlow; the choice changes rounding, not the method, and is
+        recorded in the record's ``training.jit_compile``.
 
     Returns
     -------
@@ -250,9 +254,11 @@ def run_experiment(
             verbose=verbose,
             distribution=distribution,
             loader_threads=loader_threads,
+            jit_compile=jit_compile,
         )
         model = result["model"]
-        summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names")}
+        summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names",
+                                          "jit_compile")}
         summary["started_utc"] = started
         summary["devices"] = train_lib.device_count(distribution)
         results.write_json_atomic(training_path, summary)
@@ -346,15 +352,15 @@ def notebook_path() -> Path:
 
 def run_grid(
     preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None,
-    devices=None, loader_threads=1, log=print,
+    devices=None, loader_threads=1, jit_compile="auto", log=print,
 ):
     """Run each configuration x seed through papermill, skipping finished runs.
 
     Each run executes ``notebooks/experiment.py`` (converted with jupytext) into
     ``<results_dir>/<preset>/<run_id>/experiment.ipynb`` with the grid point as papermill
-    parameters. A failing run is reported and the grid goes on. ``devices`` and
-    ``loader_threads`` are passed to :func:`run_experiment` (data-parallel training, JAX only;
-    threads making the training batches).
+    parameters. A failing run is reported and the grid goes on. ``devices``,
+    ``loader_threads`` and ``jit_compile`` are passed to :func:`run_experiment` (data-parallel
+    training, JAX only; threads making the training batches; XLA for the training steps).
 
     Returns
     -------
@@ -418,6 +424,8 @@ def run_grid(
                 params["devices"] = devices
             if loader_threads != 1:
                 params["loader_threads"] = loader_threads
+            if jit_compile != "auto":
+                params["jit_compile"] = jit_compile
             t0 = time.perf_counter()
             try:
                 papermill.execute_notebook(

@@ -38,6 +38,7 @@ out_dir = None
 verbose = 2  # one line per epoch: a per-step progress bar fills an executed notebook with thousands of outputs
 devices = None  # 2, 4 or "all": split each batch over that many devices (JAX backend only)
 loader_threads = 1  # threads making the training crops: raise on a GPU (the results do not change)
+jit_compile = "auto"  # XLA for the training steps; True trains faster on a CPU-only TensorFlow
 
 # %%
 import json
@@ -54,7 +55,8 @@ print(config.to_json(indent=1))
 
 # %%
 record = runner.run_experiment(
-    config, out_dir, root=data_root, verbose=verbose, devices=devices, loader_threads=loader_threads
+    config, out_dir, root=data_root, verbose=verbose, devices=devices, loader_threads=loader_threads,
+    jit_compile=jit_compile,
 )
 
 # %% [markdown]

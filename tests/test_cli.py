@@ -17,7 +17,7 @@ from glandseg import cli, runner
 def test_grid_runs_the_notebook_with_injected_parameters(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = cli.main(["grid", "--preset", "smoke", "--configs", "h-L1", "--seeds", "3", "--results", str(tmp_path / "res"),
-                     "--loader-threads", "2"])
+                     "--loader-threads", "2", "--jit-compile", "on"])
     assert code == 0
     run_dir = tmp_path / "res" / "smoke" / "h-L1-s3"
     record = json.loads((run_dir / "record.json").read_text())
@@ -27,7 +27,8 @@ def test_grid_runs_the_notebook_with_injected_parameters(tmp_path, monkeypatch):
     assert len(injected) == 1
     src = injected[0].source
     assert 'preset = "smoke"' in src and "seed = 3" in src and 'loss = "L1"' in src
-    assert "loader_threads = 2" in src
+    assert "loader_threads = 2" in src and "jit_compile = True" in src
+    assert record["training"]["jit_compile"] is True
     assert all(
         not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in nb.cells if c.cell_type == "code"
     )

@@ -179,3 +179,23 @@ print(guard.active, faults([]), faults([guard]))
     assert active == "True"
     # unguarded, every freed activation (MBs each) is unmapped and faulted in again
     assert int(guarded) * 5 < int(plain), (guarded, plain)
+
+
+def test_jit_compile_is_used_for_training_and_keras_choice_kept_for_prediction(tmp_path, samples):
+    from glandseg.train import build_and_compile
+
+    auto = build_and_compile(tiny_config()).jit_compile  # Keras's choice on this backend
+    plain = train(tiny_config(), tmp_path / "plain", samples=samples, epochs=1, verbose=0)
+    xla = train(tiny_config(), tmp_path / "xla", samples=samples, epochs=1, verbose=0, jit_compile=True)
+    assert plain["jit_compile"] is bool(auto) and xla["jit_compile"] is True
+    assert xla["model"].jit_compile == auto
+    # XLA changes the rounding, not the computation: the same loss to a few digits
+    np.testing.assert_allclose(xla["history"][0]["loss"], plain["history"][0]["loss"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("value", ["on", 1, None])
+def test_build_and_compile_rejects_bad_jit_compile(value):
+    from glandseg.train import build_and_compile
+
+    with pytest.raises(ValueError, match="jit_compile must be 'auto', True or False"):
+        build_and_compile(tiny_config(), jit_compile=value)
