@@ -293,6 +293,16 @@ def machine_name(gpu=None) -> str:
     return f"{slug}-{os.cpu_count()}cpu"
 
 
+def unused_path(path: Path) -> Path:
+    """``path``, or ``<stem>-2<suffix>``, ``-3``... when a record of that name exists: a second
+    run on the same day must not overwrite the first."""
+    n, candidate = 1, path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
 def _git(*cmd):
     try:
         return subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
@@ -389,7 +399,7 @@ def main(argv=None):
         record["metrics"] = _metrics(args)
     record["machine"]["load_average_after"] = os.getloadavg()
 
-    out = args.out or RESULTS / f"{started.date().isoformat()}-{machine_name(gpu)}{'-quick' if args.quick else ''}.json"
+    out = args.out or unused_path(RESULTS / f"{started.date().isoformat()}-{machine_name(gpu)}{'-quick' if args.quick else ''}.json")
     write_json_atomic(out, record)
     print(f"train_ratio_vs_smp {record['train_ratio_vs_smp']}  infer_ratio_vs_smp {record['infer_ratio_vs_smp']}")
     print(f"record: {out}")

@@ -28,17 +28,22 @@ def device(record) -> str:
     return record.get("settings", {}).get("device", "cpu")
 
 
-def latest_record(folder=REPO / "benchmarks" / "results", on="cpu"):
-    """Path of the newest full bench.py record run ``on`` "cpu" or "cuda" (by date in the name,
-    then name), or None."""
+def latest_record(folder=REPO / "benchmarks" / "results", on="cpu", before=None):
+    """Path of the newest full bench.py record run ``on`` "cpu" or "cuda" (by its start time,
+    then name), or None; with ``before`` (a record's path), the newest one older than that."""
     paths = []
     for p in Path(folder).glob("*.json"):
+        if before is not None and p.name == Path(before).name:
+            continue
         if not _RECORD.match(p.name) or p.stem.endswith("-quick"):
             continue
         record = json.loads(p.read_text())
         if "train_ratio_vs_smp" in record and not record.get("quick") and device(record) == on:
-            paths.append(p)
-    return max(paths, key=lambda p: p.name) if paths else None
+            paths.append((record.get("started_utc", ""), p.name, p))
+    if before is not None:
+        limit = json.loads(Path(before).read_text()).get("started_utc", "")
+        paths = [t for t in paths if t[0] < limit]
+    return max(paths)[2] if paths else None
 
 
 def latest_epoch_record(folder=REPO / "benchmarks" / "results", preset="paper"):
@@ -87,6 +92,34 @@ def _ratios(record) -> str:
             f"**{_fmt(record['train_ratio_vs_smp'])}x**, inference **{_fmt(record['infer_ratio_vs_smp'])}x**.")
 
 
+def _interop_note(record, threads) -> str:
+    """Records since the inter-op setting was measured say it; the first one forced TF to 1."""
+    if any(isinstance(r.get("threads"), dict) for r in record["results"]):
+        return f" and {threads} inter-op threads unless a row says otherwise"
+    return ""
+
+
+def peer_spread(record, previous):
+    """Largest relative change of smp's throughput figures between two records of one machine, or None.
+
+    The peer's code did not change between the records, so this is the run-to-run variation
+    that a ratio near 1 has to be read against.
+    """
+    if previous is None:
+        return None
+    changes = []
+    for r in record["results"]:
+        if not r.get("framework", "").startswith("smp/") or "error" in r:
+            continue
+        old = next((o for o in previous["results"] if o.get("framework") == r["framework"]
+                    and o.get("variant") == r["variant"] and "error" not in o), None)
+        for part in ("train", "infer") if old else ():
+            for b, v in r.get(part, {}).items():
+                if b in old.get(part, {}):
+                    changes.append(abs(v["median"] / old[part][b]["median"] - 1))
+    return max(changes) if changes else None
+
+
 def paper_hours_from_rate(record, crops_per_epoch, epochs=100):
     """Hours of ``epochs`` paper epochs at the best measured batch-8 training rate of ``record``
     (model steps only: augmentation, validation and checkpoints add to it), or None."""
@@ -95,7 +128,8 @@ def paper_hours_from_rate(record, crops_per_epoch, epochs=100):
     return epochs * crops_per_epoch / max(rates) / 3600 if rates else None
 
 
-def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="", crops_per_epoch=None) -> str:
+def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="", crops_per_epoch=None,
+           previous=None, previous_name="") -> str:
     """The README block (markdown): the CPU record's throughput per setting and ratios, then
     (where recorded) the GPU record and the paper preset's measured epoch time."""
     if record is None:
@@ -103,7 +137,8 @@ def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="",
     s, m = record["settings"], record["machine"]
     text = [
         START,
-        f"Measured by `make bench` on {m['cpu_model']} ({m['cpu_count']} cores, {s['threads']} threads each), "
+        f"Measured by `make bench` on {m['cpu_model']} ({m['cpu_count']} cores, {s['threads']} threads each"
+        f"{_interop_note(record, s['threads'])}), "
         f"{s['precision']}, training on {s['train_crop']} crops, inference on {s['infer_size']} images; "
         f"median of {s['repeats']} repeats; commit {str(record.get('git_commit'))[:10]}, "
         f"record `benchmarks/results/{name}`.",
@@ -112,6 +147,12 @@ def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="",
         "",
         _ratios(record),
     ]
+    spread = peer_spread(record, previous)
+    if spread is not None:
+        text.append(
+            f"Read ratios near 1 against the run-to-run variation: smp's figures differ by up to "
+            f"{spread * 100:.0f}% from the previous record on this machine (`benchmarks/results/{previous_name}`)."
+        )
     pipeline = _pipeline(record)
     if pipeline:
         text.append(
@@ -163,11 +204,13 @@ def update(readme: Path, folder=REPO / "benchmarks" / "results") -> str:
     if START not in text or END not in text:
         raise ValueError(f"{readme} has no {START} ... {END} block")
     path, gpu, epoch = latest_record(folder), latest_record(folder, on="cuda"), latest_epoch_record(folder)
+    previous = latest_record(folder, before=path) if path else None
     block = render(
         json.loads(path.read_text()) if path else None, path.name if path else "",
         gpu=json.loads(gpu.read_text()) if gpu else None, gpu_name=gpu.name if gpu else "",
         epoch=json.loads(epoch.read_text()) if epoch else None, epoch_name=epoch.name if epoch else "",
         crops_per_epoch=paper_crops_per_epoch(),
+        previous=json.loads(previous.read_text()) if previous else None, previous_name=previous.name if previous else "",
     )
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)

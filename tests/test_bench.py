@@ -190,3 +190,30 @@ def test_epoch_time_script_times_real_epochs(tmp_path):
     # the loss curve does not depend on the loader's thread count
     one, two = record["settings"]
     assert one["val_loss"] == pytest.approx(two["val_loss"], rel=1e-5)
+
+
+def test_a_second_record_of_the_day_does_not_overwrite_the_first(tmp_path):
+    path = tmp_path / "2026-11-26-amd-epyc-2cpu.json"
+    assert bench.unused_path(path) == path
+    path.write_text("{}")
+    assert bench.unused_path(path).name == "2026-11-26-amd-epyc-2cpu-2.json"
+    (tmp_path / "2026-11-26-amd-epyc-2cpu-2.json").write_text("{}")
+    assert bench.unused_path(path).name == "2026-11-26-amd-epyc-2cpu-3.json"
+
+
+def test_newest_record_is_the_latest_started_and_previous_is_the_one_before(tmp_path):
+    base = {"results": RESULTS, "train_ratio_vs_smp": 1.0, "settings": {}}
+    # names sort the other way round from the start times
+    (tmp_path / "2026-11-26-amd-epyc-2cpu.json").write_text(json.dumps({**base, "started_utc": "2026-11-26T05:00:00+00:00"}))
+    (tmp_path / "2026-11-26-amd-epyc-2cpu-2.json").write_text(json.dumps({**base, "started_utc": "2026-11-26T02:00:00+00:00"}))
+    newest = readme_table.latest_record(tmp_path)
+    assert newest.name == "2026-11-26-amd-epyc-2cpu.json"
+    assert readme_table.latest_record(tmp_path, before=newest).name == "2026-11-26-amd-epyc-2cpu-2.json"
+    assert readme_table.latest_record(tmp_path, before=tmp_path / "2026-11-26-amd-epyc-2cpu-2.json") is None
+
+
+def test_peer_spread_is_the_largest_relative_change_of_smp_figures():
+    faster = [dict(r, train={b: {"median": v["median"] * (1.25 if b == "8" else 1.0)} for b, v in r["train"].items()})
+              if r["framework"].startswith("smp/") else r for r in RESULTS]
+    assert readme_table.peer_spread({"results": faster}, {"results": RESULTS}) == pytest.approx(0.25)
+    assert readme_table.peer_spread({"results": RESULTS}, None) is None
