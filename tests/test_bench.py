@@ -106,7 +106,9 @@ def test_bench_script_runs_end_to_end_on_small_tensors(tmp_path):
     record = json.loads(out.read_text())
     assert record["quick"] is True and record["train_ratio_vs_smp"] is None  # no peer measured
     keras_rows = [r for r in record["results"] if r["framework"] == "glandseg/keras-tensorflow"]
-    assert [r["variant"] for r in keras_rows] == ["plain", "xla"]
+    assert [r["variant"] for r in keras_rows] == ["plain", "xla", "plain-interop1"]
+    # TF at the frameworks' default of one inter-op thread per compute thread, except the old setting's row
+    assert [r["threads"]["env_inter_op"] for r in keras_rows] == [str(os.cpu_count())] * 2 + ["1"]
     for r in keras_rows:
         assert "error" not in r, r
         assert set(r["train"]) == {"4", "8"} and set(r["infer"]) == {"1", "4"}
