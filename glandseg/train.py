@@ -257,8 +257,8 @@ def build_and_compile(config: ExperimentConfig, input_shape=None, total_steps=No
     (paper: 1) for ``final``; without deep supervision only ``final`` is trained.
     ``total_steps`` is the length of a cosine learning-rate schedule (``lr_schedule="cosine"``).
     ``jit_compile`` is Keras's: ``"auto"`` (XLA where Keras picks it: JAX, TensorFlow on a GPU),
-    True or False. On a CPU-only TensorFlow, True trains faster (XLA fuses the batch
-    normalisations, which Keras 3 computes unfused) but predicts slower.
+    True or False. On a CPU-only TensorFlow, True trains faster at batch 8 (XLA fuses the batch
+    normalisations, which Keras 3 computes unfused); its effect on prediction is mixed.
     """
     if not (jit_compile is True or jit_compile is False or jit_compile == "auto"):
         raise ValueError(f"jit_compile must be 'auto', True or False. Received: jit_compile={jit_compile!r}")
@@ -409,7 +409,8 @@ def train(
         E.g. :func:`data_parallel` to split each batch over several devices (JAX only).
     loader_threads : int, optional
         Threads that make each batch's crops (:class:`CropDataset`); the results do not depend
-        on it. Raise it on a GPU, where one thread cannot keep up with the model.
+        on it. Raise it on a GPU, where making the crops is a visible share of each step (on a
+        CPU the model takes nearly all of it).
     jit_compile : "auto", True or False, optional
         XLA for the training steps (see :func:`build_and_compile`); the returned model predicts
         with Keras's own choice ("auto"). The value used is ``TrainResult["jit_compile"]``.
