@@ -30,17 +30,20 @@ import datetime as dt
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from glandseg.data import SPLIT_SIZES
 from glandseg.results import cpu_model, write_json_atomic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import _git, machine_name  # noqa: E402  (one machine slug and git helper for all records)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-GLAS_TRAIN = {"images": 85, "shape": (522, 775)}  # the GlaS training split: count, (H, W) of most images
+GLAS_TRAIN = {"images": SPLIT_SIZES["train"], "shape": (522, 775)}  # the GlaS training split: count, (H, W) of most images
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -92,21 +95,7 @@ def accelerator() -> str | None:
 
 def machine_slug(accel: str | None) -> str:
     """File-name part for the machine: the accelerator's name, else the CPU's (see bench.py)."""
-    import re
-
-    if accel:
-        return "-".join(re.findall(r"[a-z0-9]+", accel.lower())[:3])
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench import machine_name
-
-    return machine_name()
-
-
-def _git(*cmd):
-    try:
-        return subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    return machine_name(accel)
 
 
 def _training_samples(root, force_synthetic=False, n_synthetic=GLAS_TRAIN["images"]):
