@@ -41,6 +41,7 @@ References
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -69,6 +70,7 @@ __all__ = [
     "protocol",
     "protocols",
     "results_table",
+    "run_progress",
 ]
 
 #: Row order of the results tables: the paper's six configurations (Tables 1-2), then the two
@@ -675,6 +677,61 @@ def best_run(records, split: str = "testA", preset: str | None = None, metric: s
         return sign * float(np.mean([r["metrics"][split]["pooled"][metric] for r in groups[label]]))
 
     return groups[max(groups, key=score)][0]
+
+
+def _hours(record: dict) -> float | None:
+    """Computing hours of one run: its epochs' training time plus prediction time.
+
+    Epoch times add up over resumed invocations, which the record's start and finish times
+    (those of the last invocation) would miss; they serve only when a record lacks the former.
+    """
+    tr, prov = record.get("training", {}), record.get("provenance", {})
+    if tr.get("seconds") is not None:
+        return (tr["seconds"] + sum((tr.get("predict_seconds") or {}).values())) / 3600
+    start, end = prov.get("started_utc"), prov.get("finished_utc")
+    if start and end:
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        return (datetime.strptime(end, fmt) - datetime.strptime(start, fmt)).total_seconds() / 3600
+    return None
+
+
+def run_progress(records, preset: str, seeds=(0, 1, 2)) -> dict:
+    """Which runs of the planned grid (:data:`CONFIG_ORDER` x ``seeds``) ``preset`` has recorded.
+
+    Parameters
+    ----------
+    records : list of dict
+        Results records (:func:`glandseg.results.load_records`).
+    preset : str
+    seeds : sequence of int
+        The planned seeds. A recorded seed outside them is still listed (and counted).
+
+    Returns
+    -------
+    dict
+        ``rows``: one dict per configuration of :data:`CONFIG_ORDER`, with ``method``,
+        ``hours`` (a dict seed -> computing hours of that run: training plus prediction,
+        None when its record has no times; only recorded seeds appear) and ``missing`` (planned seeds without a record).
+        ``seeds``: the planned seeds followed by any other recorded ones. ``done`` and
+        ``planned``: numbers of runs of the grid. ``hours``: total computing hours of all
+        of the preset's recorded runs, configurations outside the grid included.
+    """
+    recs = [r for r in records if r.get("preset") == preset]
+    groups = _groups(recs)
+    extra = sorted({r.get("seed") for r in recs if r.get("seed") not in seeds} - {None})
+    all_seeds = [*seeds, *extra]
+    rows = []
+    for label in CONFIG_ORDER:
+        got = {r.get("seed"): _hours(r) for r in groups.get(label, [])}
+        rows.append({"method": label, "hours": got, "missing": [s for s in seeds if s not in got]})
+    hours = [h for h in map(_hours, recs) if h is not None]
+    return {
+        "rows": rows,
+        "seeds": all_seeds,
+        "done": sum(len(row["hours"]) for row in rows),
+        "planned": len(CONFIG_ORDER) * len(seeds),
+        "hours": float(sum(hours)),
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -1343,3 +1343,20 @@ def protocol_table(protocols, caption=None) -> Table:
         else:
             body.append([label] + ["—" if v is None else v for v in values])
     return Table(["", *names], body, caption=caption)
+
+
+def progress_table(progress, caption=None) -> Table:
+    """The planned grid as a table: one row per configuration, one column per seed.
+
+    A cell holds the run's computing time (training and prediction) in minutes, or "not run yet"; a seed recorded
+    outside the plan gets its own column. ``progress`` is :func:`glandseg.analysis.run_progress`.
+    """
+    def cell(row, seed):
+        if seed not in row["hours"]:
+            return "not run yet" if seed in row["missing"] else "—"
+        hours = row["hours"][seed]
+        return "done (time not recorded)" if hours is None else f"done, {hours * 60:.0f} min"
+
+    seeds = progress["seeds"]
+    body = [[row["method"], *[cell(row, s) for s in seeds]] for row in progress["rows"]]
+    return Table(["configuration", *[f"seed {s}" for s in seeds]], body, caption=caption)

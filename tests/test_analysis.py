@@ -353,3 +353,37 @@ def test_add_pooling_pieces_passes_through_records_that_have_them():
     rec = {"run_id": "h-L3-s0", "_path": "/nonexistent/record.json", "metrics": {"testA": {"per_image": rows}}}
     (out,) = analysis.add_pooling_pieces([rec])
     assert out["_pieces"] is True and out["metrics"] is rec["metrics"]
+
+
+def test_run_progress_counts_runs_and_hours():
+    def timed(name, seed, start, end, preset="cpu"):
+        rec = _synthetic_record(name, seed, [4, 4], preset=preset)
+        rec["provenance"] = {"started_utc": start, "finished_utc": end}
+        return rec
+
+    recs = [
+        timed("h-L3", 0, "2026-11-26T01:00:00Z", "2026-11-26T02:00:00Z"),
+        timed("h-L3", 1, "2026-11-26T23:30:00Z", "2026-11-27T00:15:00Z"),  # over midnight: 0.75 h
+        timed("rgb-L3", 5, "2026-11-26T03:00:00Z", "2026-11-26T03:30:00Z"),  # a seed outside the plan
+        timed("h-L1", 0, "2026-11-26T00:00:00Z", "2026-11-26T09:00:00Z", preset="workshop"),  # other preset
+    ]
+    # epoch times (which add up over resumes) win over the last invocation's start and finish
+    resumed = _synthetic_record("h-usm-L2", 2, [4, 4], preset="cpu")
+    resumed["training"] = {"seconds": 3000.0, "predict_seconds": {"testA": 500.0, "testB": 100.0}}
+    resumed["provenance"] = {"started_utc": "2026-11-26T01:00:00Z", "finished_utc": "2026-11-26T01:10:00Z"}
+    recs.append(resumed)
+    untimed = _synthetic_record("h-usm-L3", 0, [4, 4], preset="cpu")
+    untimed["provenance"] = {}
+    recs.append(untimed)
+    out = analysis.run_progress(recs, "cpu")
+    assert out["planned"] == 24 and out["done"] == 5 and out["seeds"] == [0, 1, 2, 5]
+    assert out["hours"] == pytest.approx(1.0 + 0.75 + 0.5 + 1.0)
+    rows = {r["method"]: r for r in out["rows"]}
+    assert list(rows) == list(analysis.CONFIG_ORDER)
+    assert rows["H + L3"]["hours"] == pytest.approx({0: 1.0, 1: 0.75}) and rows["H + L3"]["missing"] == [2]
+    assert rows["RGB + L3"]["missing"] == [0, 1, 2] and rows["RGB + L3"]["hours"] == pytest.approx({5: 0.5})
+    assert rows["H + unsharp + L2"]["hours"] == pytest.approx({2: 1.0})
+    assert rows["H + unsharp + L3"]["hours"] == {0: None} and rows["H + unsharp + L3"]["missing"] == [1, 2]
+    assert rows["H + L1"] == {"method": "H + L1", "hours": {}, "missing": [0, 1, 2]}
+    empty = analysis.run_progress([], "cpu", seeds=(0,))
+    assert empty["done"] == 0 and empty["planned"] == 8 and empty["hours"] == 0.0

@@ -346,3 +346,16 @@ def test_training_curves_and_protocol_table(tmp_path):
     table = figures.protocol_table({"a": {"seconds": 90.0, "seconds_range": (60.0, 600.0), "runs": 3},
                                     "b": {"seconds": 30.0}})
     assert table.rows == [["training time per run (min)", "median 1.5 (1.0–10.0, 3 runs)", "0.5"]]
+
+
+def test_progress_table_marks_missing_runs():
+    progress = {
+        "seeds": [0, 1, 7],
+        "rows": [{"method": "H + L3", "hours": {0: 0.5, 7: None}, "missing": [1]},
+                 {"method": "H + L1", "hours": {}, "missing": [0, 1]}],
+    }
+    table = figures.progress_table(progress, caption="c")
+    assert table.columns == ["configuration", "seed 0", "seed 1", "seed 7"]
+    assert table.rows == [["H + L3", "done, 30 min", "not run yet", "done (time not recorded)"],
+                          ["H + L1", "not run yet", "not run yet", "—"]]
+    assert "<caption>c</caption>" in table._repr_html_()
