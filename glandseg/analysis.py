@@ -60,6 +60,7 @@ __all__ = [
     "bootstrap_difference",
     "bootstrap_mean_ci",
     "claims",
+    "against_others",
     "format_interval",
     "grade_table",
     "object_table",
@@ -71,6 +72,7 @@ __all__ = [
     "protocols",
     "results_table",
     "run_progress",
+    "split_contrast",
 ]
 
 #: Row order of the results tables: the paper's six configurations (Tables 1-2), then the two
@@ -861,6 +863,163 @@ def claims(records, split: str = "testA", *, preset: str | None = None, metric: 
             verdict = "inconclusive"
         out.append({"claim": text, "verdict": verdict, "comparisons": comps})
     return out
+
+
+def _split_values(groups, labels, split, metric, n_boot, seed):
+    """Estimates and resampled values of each configuration's seed-mean ``metric`` on ``split``.
+
+    All configurations share one resampling of the part's images (paired by image), so
+    contrasts between them keep the pairing.
+    """
+    runs = {label: [r["metrics"][split].get("per_image") or [] for r in groups[label]] for label in labels}
+    flat = [rows for label in labels for rows in runs[label]]
+    aligned = _aligned(flat)
+    for rows in aligned:
+        _check_metric(metric, rows)
+    n = len(aligned[0])
+    ones, w = np.ones((1, n)), _weights(n, int(n_boot), seed)
+    est, boot, k = {}, {}, 0
+    for label in labels:
+        mine = aligned[k : k + len(runs[label])]
+        k += len(runs[label])
+        est[label] = float(_mean_over_runs(mine, metric, ones)[0])
+        boot[label] = _mean_over_runs(mine, metric, w)
+    return est, boot
+
+
+def split_contrast(records, preset: str | None = None, *, metric: str = "f1", n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """The paper's reading of Test B: harder for every configuration, and the configurations closer together.
+
+    Parameters
+    ----------
+    records : list of dict
+        Results records (one preset, or choose one with ``preset``).
+    preset : str, optional
+    metric : str, optional
+        Pooled metric (default ``"f1"``; for ``"object_hausdorff"`` larger is worse).
+    n_boot, seed, level
+        Bootstrap settings (:func:`bootstrap_ci`).
+
+    Returns
+    -------
+    dict
+        ``harder``: one dict per configuration of the paper's grid with both parts recorded:
+        ``method``, ``difference`` (:class:`Interval` of the Test A figure minus the Test B
+        figure), ``paper_difference`` and ``verdict`` (the claim: Test A's figure is the
+        better one). ``harder_verdict``: holds when every configuration's does (as in
+        :func:`claims`). ``closer``: ``methods`` (the configurations compared),
+        ``spread_a``/``spread_b`` (largest minus smallest figure over them on each part),
+        ``difference`` (:class:`Interval` of ``spread_a - spread_b``, None with fewer than two
+        configurations), ``paper_difference`` and ``verdict`` (the claim: Test A's spread is
+        the larger).
+
+    Notes
+    -----
+    The two parts hold different images, so they are resampled independently (seeds ``seed``
+    and ``seed + 1``); within a part, every configuration sees the same resampled images. A
+    configuration's figure is the mean over its seeds of the pooled metric. The spread (a
+    range) is a biased statistic under resampling, larger on average in resamples than in the
+    data, so its interval is a rough guide; the per-configuration differences are not affected.
+    """
+    if metric not in _BOOTSTRAP_METRICS:
+        raise ValueError(f"metric must be one of {_BOOTSTRAP_METRICS}. Received: metric={metric!r}")
+    _check_boot(n_boot, level)
+    ga = _groups(_select(records, "testA", preset))
+    gb = _groups(_select(records, "testB", preset))
+    labels = [
+        label for label in CONFIG_ORDER[:6]
+        if label in ga and label in gb
+        and all(_has(r["metrics"][s].get("per_image") or [], metric) for s, g in (("testA", ga), ("testB", gb)) for r in g[label])
+    ]
+    better = _BETTER[metric]
+    col = results.METRICS.index(metric) if metric in results.METRICS else None
+    pa, pb = results.PAPER_TABLES["testA"], results.PAPER_TABLES["testB"]
+    out = {"harder": [], "harder_verdict": NOT_RUN,
+           "closer": {"methods": labels, "spread_a": None, "spread_b": None, "difference": None,
+                      "paper_difference": None, "verdict": NOT_RUN}}
+    if col is not None:
+        grid = CONFIG_ORDER[:6]
+        spread = lambda table: max(table[m][col] for m in grid) - min(table[m][col] for m in grid)  # noqa: E731
+        out["closer"]["paper_difference"] = spread(pa) - spread(pb)
+    if not labels:
+        return out
+    est_a, boot_a = _split_values(ga, labels, "testA", metric, n_boot, seed)
+    est_b, boot_b = _split_values(gb, labels, "testB", metric, n_boot, seed + 1)
+    with np.errstate(invalid="ignore"):
+        for label in labels:
+            interval = _interval(est_a[label] - est_b[label], boot_a[label] - boot_b[label], level)
+            out["harder"].append({
+                "method": label,
+                "difference": interval,
+                "paper_difference": None if col is None else pa[label][col] - pb[label][col],
+                "verdict": _verdict(interval, better),
+            })
+        verdicts = [h["verdict"] for h in out["harder"]]
+        out["harder_verdict"] = ("does not hold" if "does not hold" in verdicts
+                                 else "holds" if all(v == "holds" for v in verdicts) else "inconclusive")
+        closer = out["closer"]
+        closer["spread_a"] = max(est_a.values()) - min(est_a.values())
+        closer["spread_b"] = max(est_b.values()) - min(est_b.values())
+        if len(labels) >= 2:
+            sa = np.max([boot_a[m] for m in labels], axis=0) - np.min([boot_a[m] for m in labels], axis=0)
+            sb = np.max([boot_b[m] for m in labels], axis=0) - np.min([boot_b[m] for m in labels], axis=0)
+            closer["difference"] = _interval(closer["spread_a"] - closer["spread_b"], sa - sb, level)
+            closer["verdict"] = _verdict(closer["difference"], 1)
+    return out
+
+
+def against_others(records, split: str, preset: str | None = None, *, metric: str = "f1", n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Our best configuration beside the other methods of the paper's table (the paper's last claim).
+
+    Parameters
+    ----------
+    records : list of dict
+    split : {"testA", "testB"}
+    preset : str, optional
+    metric : str, optional
+        Pooled metric (default ``"f1"``).
+    n_boot, seed, level
+        Bootstrap settings (:func:`bootstrap_ci`).
+
+    Returns
+    -------
+    dict
+        ``method`` (our best configuration by mean Test A F1, :func:`best_run`; None without
+        records), ``ours`` (its :class:`Interval` on ``split``, None when not available),
+        ``paper_ours`` (the paper's figure for that configuration) and ``others``: one dict per
+        other method of the paper's table with ``method``, ``value`` and ``position``:
+        ``"better than ours"``, ``"within our interval"`` or ``"worse than ours"`` (``"not run
+        yet"`` without our interval). Better means larger, except for Hausdorff.
+    """
+    if split not in results.PAPER_TABLES:
+        raise ValueError(f"split must be one of {tuple(results.PAPER_TABLES)}. Received: split={split!r}")
+    if metric not in results.METRICS:
+        raise ValueError(f"metric must be one of {results.METRICS}. Received: metric={metric!r}")
+    table, col = results.PAPER_TABLES[split], results.METRICS.index(metric)
+    best = best_run(records, "testA", preset=preset)
+    label = None if best is None else results.config_label(best["config"])
+    ours = None
+    if label is not None:
+        recs = _groups(_select(records, split, preset)).get(label, [])
+        if recs:
+            ours = _interval_of(recs, split, metric, n_boot, seed, level)
+    better = _BETTER[metric]
+    others = []
+    for name, values in table.items():
+        if name in CONFIG_ORDER:
+            continue
+        v = values[col]
+        if ours is None:
+            position = NOT_RUN
+        elif better * v > better * (ours.high if better > 0 else ours.low):
+            position = "better than ours"
+        elif better * v < better * (ours.low if better > 0 else ours.high):
+            position = "worse than ours"
+        else:
+            position = "within our interval"
+        others.append({"method": name, "value": v, "position": position})
+    return {"method": label, "ours": ours, "paper_ours": table.get(label, (None,) * 3)[col] if label else None,
+            "others": others}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1360,3 +1360,49 @@ def progress_table(progress, caption=None) -> Table:
     seeds = progress["seeds"]
     body = [[row["method"], *[cell(row, s) for s in seeds]] for row in progress["rows"]]
     return Table(["configuration", *[f"seed {s}" for s in seeds]], body, caption=caption)
+
+
+def split_contrast_table(contrast, caption=None, digits=3) -> Table:
+    """Test A minus Test B per configuration, and the spread of the configurations on each part.
+
+    ``contrast`` is :func:`glandseg.analysis.split_contrast`.
+    """
+    from glandseg.analysis import format_interval
+
+    def num(v):
+        return "—" if v is None else f"{v:+.{digits}f}"
+
+    body = []
+    for h in contrast["harder"]:
+        d = h["difference"]
+        body.append([f"{h['method']}: Test A − Test B", num(h["paper_difference"]), num(d.estimate),
+                     format_interval(d, digits), h["verdict"]])
+    c = contrast["closer"]
+    d = c["difference"]
+    body.append(["spread of the configurations: Test A − Test B", num(c["paper_difference"]),
+                 num(None if d is None else d.estimate), "not run yet" if d is None else format_interval(d, digits),
+                 c["verdict"]])
+    return Table(["comparison", "paper", "ours", "95% CI", "verdict"], body, caption=caption)
+
+
+def others_table(entries, caption=None) -> Table:
+    """Our best configuration beside the paper's other methods, one row per (part, metric).
+
+    ``entries`` is a list of ``(part, metric, result)`` with ``result`` from
+    :func:`glandseg.analysis.against_others`; each other method's figure is followed by where
+    it lies against our interval.
+    """
+    from glandseg.analysis import format_interval
+
+    names = [o["method"] for o in entries[0][2]["others"]] if entries else []
+    body = []
+    for part, metric, res in entries:
+        digits = 2 if metric == "object_hausdorff" else 3
+        ours = res["ours"]
+        body.append([
+            part, _METRIC_NAMES.get(metric, metric), res["method"] or "not run yet",
+            "not run yet" if ours is None else f"{ours.estimate:.{digits}f}",
+            "not run yet" if ours is None else format_interval(ours, digits),
+            *[f"{o['value']:.{digits}f} ({o['position']})" for o in res["others"]],
+        ])
+    return Table(["part", "metric", "our best", "ours", "95% CI", *names], body, caption=caption)

@@ -387,3 +387,84 @@ def test_run_progress_counts_runs_and_hours():
     assert rows["H + L1"] == {"method": "H + L1", "hours": {}, "missing": [0, 1, 2]}
     empty = analysis.run_progress([], "cpu", seeds=(0,))
     assert empty["done"] == 0 and empty["planned"] == 8 and empty["hours"] == 0.0
+
+
+def _two_part_record(name, seed, tp_a, tp_b, n_images=(6, 4), n_gt=4, hausdorff=(50.0, 80.0)):
+    """Every image of a part alike (so intervals have zero width): tp_a / tp_b of n_gt glands found."""
+    def part(prefix, tp, n, h):
+        return {"per_image": [{"name": f"{prefix}_{k}", "tp": tp, "fp": 0, "fn": n_gt - tp,
+                               "seg_area_px": 100.0, "gt_area_px": 100.0, "seg_dice_x_area": 80.0,
+                               "gt_dice_x_area": 80.0, "seg_hausdorff_x_area": 100.0 * h,
+                               "gt_hausdorff_x_area": 100.0 * h} for k in range(n)]}
+    metrics_ = {"testA": part("testA", tp_a, n_images[0], hausdorff[0]), "testB": part("testB", tp_b, n_images[1], hausdorff[1])}
+    for split in metrics_.values():
+        split["pooled"] = {m: analysis.pooled_metric(split["per_image"], m) for m in results.METRICS}
+    return {"run_id": f"{name}-s{seed}", "preset": "cpu", "seed": seed,
+            "config": {**_AXES[name], "preset": "cpu", "seed": seed}, "metrics": metrics_}
+
+
+def test_split_contrast_by_hand():
+    # F1 of an image with tp of 4 found and no false positive: 2tp / (2tp + 4 - tp)
+    f1 = {4: 1.0, 3: 6 / 7, 2: 4 / 6}
+    recs = [_two_part_record("h-L1", 0, 4, 3), _two_part_record("h-L1", 1, 4, 3),
+            _two_part_record("h-L2", 0, 2, 3)]
+    out = analysis.split_contrast(recs, n_boot=200)
+    harder = {h["method"]: h for h in out["harder"]}
+    assert list(harder) == ["H + L1", "H + L2"]
+    assert harder["H + L1"]["difference"] == pytest.approx((f1[4] - f1[3],) * 3)
+    assert harder["H + L1"]["verdict"] == "holds" and harder["H + L2"]["verdict"] == "does not hold"
+    assert harder["H + L1"]["paper_difference"] == pytest.approx(0.812 - 0.73)
+    assert out["harder_verdict"] == "does not hold"
+    closer = out["closer"]
+    assert closer["methods"] == ["H + L1", "H + L2"]
+    assert closer["spread_a"] == pytest.approx(f1[4] - f1[2]) and closer["spread_b"] == pytest.approx(0.0)
+    assert closer["difference"] == pytest.approx((f1[4] - f1[2],) * 3) and closer["verdict"] == "holds"
+    # the paper's six: Test A spans 0.773..0.846, Test B 0.695..0.752
+    assert closer["paper_difference"] == pytest.approx((0.846 - 0.773) - (0.752 - 0.695))
+    # Hausdorff: larger is worse, so Test A (50 px) being better than Test B (80 px) holds
+    haus = analysis.split_contrast(recs, metric="object_hausdorff", n_boot=50)
+    assert haus["harder"][0]["difference"] == pytest.approx((-30.0,) * 3) and haus["harder_verdict"] == "holds"
+
+
+def test_split_contrast_with_one_or_no_configuration():
+    empty = analysis.split_contrast([])
+    assert empty["harder"] == [] and empty["harder_verdict"] == "not run yet" and empty["closer"]["verdict"] == "not run yet"
+    one = analysis.split_contrast([_two_part_record("h-L3", 0, 4, 2)], n_boot=50)
+    assert one["harder_verdict"] == "holds" and one["closer"]["difference"] is None
+    assert one["closer"]["verdict"] == "not run yet"
+    with pytest.raises(ValueError, match="metric"):
+        analysis.split_contrast([], metric="dice")
+
+
+def test_split_contrast_resamples_parts_independently():
+    # images differ, so intervals have width; the A - B interval must contain its estimate and
+    # the same seed must give the same result
+    rec = _two_part_record("h-L3", 0, 4, 2)
+    for k, row in enumerate(rec["metrics"]["testA"]["per_image"]):
+        row["tp"], row["fn"] = k % 5, 4 - k % 5
+    a = analysis.split_contrast([rec], n_boot=300, seed=4)
+    d = a["harder"][0]["difference"]
+    assert d.low <= d.estimate <= d.high and d.low < d.high
+    assert analysis.split_contrast([rec], n_boot=300, seed=4) == a
+
+
+def test_against_others_places_the_paper_methods_around_our_interval():
+    # our best (H + L1, Test A F1 6/7 = 0.857 on every image) against Rezaei 0.83, CUMedVision1 0.868, DCAN 0.912
+    recs = [_two_part_record("h-L1", 0, 3, 3), _two_part_record("h-L2", 0, 2, 2)]
+    out = analysis.against_others(recs, "testA", n_boot=100)
+    assert out["method"] == "H + L1" and out["paper_ours"] == 0.812
+    assert out["ours"] == pytest.approx((6 / 7,) * 3)
+    pos = {o["method"]: o["position"] for o in out["others"]}
+    assert pos == {"Rezaei et al.": "worse than ours", "CUMedVision1": "better than ours",
+                   "CUMedVision2 (DCAN)": "better than ours"}
+    # Hausdorff on Test B: ours 80 px on every image; 108.2, 153.6 and 160.3 px are all worse
+    haus = analysis.against_others(recs, "testB", metric="object_hausdorff", n_boot=100)
+    assert {o["position"] for o in haus["others"]} == {"worse than ours"}
+    # on Test A ours is 50 px: DCAN's 45.4 is better, Rezaei's 56.6 and CUMedVision1's 74.6 worse
+    haus_a = {o["method"]: o["position"] for o in analysis.against_others(recs, "testA", metric="object_hausdorff", n_boot=100)["others"]}
+    assert haus_a == {"Rezaei et al.": "worse than ours", "CUMedVision1": "worse than ours",
+                      "CUMedVision2 (DCAN)": "better than ours"}
+    none = analysis.against_others([], "testA")
+    assert none["method"] is None and {o["position"] for o in none["others"]} == {"not run yet"}
+    with pytest.raises(ValueError, match="split"):
+        analysis.against_others([], "train")

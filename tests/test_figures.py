@@ -359,3 +359,22 @@ def test_progress_table_marks_missing_runs():
     assert table.rows == [["H + L3", "done, 30 min", "not run yet", "done (time not recorded)"],
                           ["H + L1", "not run yet", "not run yet", "—"]]
     assert "<caption>c</caption>" in table._repr_html_()
+
+
+def test_split_contrast_and_others_tables():
+    from glandseg.analysis import Interval
+
+    contrast = {
+        "harder": [{"method": "H + L1", "difference": Interval(0.1, 0.05, 0.15), "paper_difference": 0.082,
+                    "verdict": "holds"}],
+        "closer": {"difference": None, "paper_difference": 0.016, "verdict": "not run yet"},
+    }
+    table = figures.split_contrast_table(contrast)
+    assert table.rows == [["H + L1: Test A − Test B", "+0.082", "+0.100", "[0.050, 0.150]", "holds"],
+                          ["spread of the configurations: Test A − Test B", "+0.016", "—", "not run yet", "not run yet"]]
+    res = {"method": "H + L3", "ours": Interval(60.0, 50.0, 70.0),
+           "others": [{"method": "X", "value": 45.4, "position": "better than ours"}]}
+    others = figures.others_table([("Test A", "object_hausdorff", res)])
+    assert others.columns[-1] == "X"
+    assert others.rows == [["Test A", "object Hausdorff", "H + L3", "60.00", "[50.00, 70.00]", "45.40 (better than ours)"]]
+    assert figures.others_table([]).rows == []
