@@ -713,7 +713,8 @@ def run_progress(records, preset: str, seeds=(0, 1, 2)) -> dict:
     dict
         ``rows``: one dict per configuration of :data:`CONFIG_ORDER`, with ``method``,
         ``hours`` (a dict seed -> computing hours of that run: training plus prediction,
-        None when its record has no times; only recorded seeds appear) and ``missing`` (planned seeds without a record).
+        None when its record has no times; only recorded seeds appear) and ``missing``
+        (planned seeds without a record).
         ``seeds``: the planned seeds followed by any other recorded ones. ``done`` and
         ``planned``: numbers of runs of the grid. ``hours``: total computing hours of all
         of the preset's recorded runs, configurations outside the grid included.
