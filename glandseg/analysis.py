@@ -312,6 +312,28 @@ def _mean_over_runs(runs, metric, weights) -> np.ndarray:
     return np.mean([_pooled(rows, metric, weights) for rows in runs], axis=0)
 
 
+def _resampled_means(groups, metric: str, n_boot: int, seed: int) -> tuple[list[float], list[np.ndarray]]:
+    """Each group's mean over its runs of a pooled metric, measured and over resampled images.
+
+    ``groups`` is a list of lists of runs (per-image rows), every run of every group on the same
+    test images. All groups share one resampling of the images (paired by image), so contrasts
+    between them keep the pairing. Returns the estimates and the ``(n_boot,)`` resampled values
+    of each group, in the order given.
+    """
+    sizes = [len(g) for g in groups]
+    if not all(sizes):
+        raise ValueError("every configuration needs at least one run.")
+    aligned = _aligned([rows for g in groups for rows in g])
+    for rows in aligned:
+        _check_metric(metric, rows)
+    n = len(aligned[0])
+    ones, w = np.ones((1, n)), _weights(n, int(n_boot), seed)
+    ends = np.cumsum(sizes)
+    parts = [aligned[end - size : end] for size, end in zip(sizes, ends)]
+    return ([float(_mean_over_runs(p, metric, ones)[0]) for p in parts],
+            [_mean_over_runs(p, metric, w) for p in parts])
+
+
 def bootstrap_mean_ci(runs, metric: str, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
     """Bootstrap interval of the mean over runs (seeds) of a pooled metric.
 
@@ -341,11 +363,10 @@ def bootstrap_mean_ci(runs, metric: str, n_boot: int = 2000, seed: int = 0, leve
     0.65
     """
     _check_boot(n_boot, level)
-    runs = _aligned(runs)
-    for rows in runs:
-        _check_metric(metric, rows)
-    estimate = _mean_over_runs(runs, metric, np.ones((1, len(runs[0]))))[0]
-    values = _mean_over_runs(runs, metric, _weights(len(runs[0]), int(n_boot), seed))
+    runs = [list(r) for r in runs]
+    if not runs:
+        raise ValueError("got no runs or no per-image rows; give at least one run with one image.")
+    (estimate,), (values,) = _resampled_means([runs], metric, n_boot, seed)
     return _interval(estimate, values, level)
 
 
@@ -429,16 +450,9 @@ def bootstrap_difference(runs_a, runs_b, metric: str, n_boot: int = 2000, seed: 
     runs_a, runs_b = list(runs_a), list(runs_b)
     if not runs_a or not runs_b:
         raise ValueError("both configurations need at least one run.")
-    aligned = _aligned(runs_a + runs_b)
-    for rows in aligned:
-        _check_metric(metric, rows)
-    a, b = aligned[: len(runs_a)], aligned[len(runs_a) :]
-    ones = np.ones((1, len(aligned[0])))
-    estimate = float(_mean_over_runs(a, metric, ones)[0] - _mean_over_runs(b, metric, ones)[0])
-    w = _weights(len(aligned[0]), int(n_boot), seed)
+    (est_a, est_b), (boot_a, boot_b) = _resampled_means([runs_a, runs_b], metric, n_boot, seed)
     with np.errstate(invalid="ignore"):
-        values = _mean_over_runs(a, metric, w) - _mean_over_runs(b, metric, w)
-    return _interval(estimate, values, level)
+        return _interval(est_a - est_b, boot_a - boot_b, level)
 
 
 def format_interval(interval: Interval | None, digits: int = 3) -> str:
@@ -724,10 +738,11 @@ def run_progress(records, preset: str, seeds=(0, 1, 2)) -> dict:
     extra = sorted({r.get("seed") for r in recs if r.get("seed") not in seeds} - {None})
     all_seeds = [*seeds, *extra]
     rows = []
+    hours_of = {id(r): _hours(r) for r in recs}
     for label in CONFIG_ORDER:
-        got = {r.get("seed"): _hours(r) for r in groups.get(label, [])}
+        got = {r.get("seed"): hours_of[id(r)] for r in groups.get(label, [])}
         rows.append({"method": label, "hours": got, "missing": [s for s in seeds if s not in got]})
-    hours = [h for h in map(_hours, recs) if h is not None]
+    hours = [h for h in hours_of.values() if h is not None]
     return {
         "rows": rows,
         "seeds": all_seeds,
@@ -867,25 +882,10 @@ def claims(records, split: str = "testA", *, preset: str | None = None, metric: 
 
 
 def _split_values(groups, labels, split, metric, n_boot, seed):
-    """Estimates and resampled values of each configuration's seed-mean ``metric`` on ``split``.
-
-    All configurations share one resampling of the part's images (paired by image), so
-    contrasts between them keep the pairing.
-    """
-    runs = {label: [r["metrics"][split].get("per_image") or [] for r in groups[label]] for label in labels}
-    flat = [rows for label in labels for rows in runs[label]]
-    aligned = _aligned(flat)
-    for rows in aligned:
-        _check_metric(metric, rows)
-    n = len(aligned[0])
-    ones, w = np.ones((1, n)), _weights(n, int(n_boot), seed)
-    est, boot, k = {}, {}, 0
-    for label in labels:
-        mine = aligned[k : k + len(runs[label])]
-        k += len(runs[label])
-        est[label] = float(_mean_over_runs(mine, metric, ones)[0])
-        boot[label] = _mean_over_runs(mine, metric, w)
-    return est, boot
+    """Estimates and resampled values of each configuration's seed-mean ``metric`` on ``split``."""
+    runs = [[r["metrics"][split].get("per_image") or [] for r in groups[label]] for label in labels]
+    est, boot = _resampled_means(runs, metric, n_boot, seed)
+    return dict(zip(labels, est)), dict(zip(labels, boot))
 
 
 def split_contrast(records, preset: str | None = None, *, metric: str = "f1", n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:

@@ -1348,8 +1348,9 @@ def protocol_table(protocols, caption=None) -> Table:
 def progress_table(progress, caption=None) -> Table:
     """The planned grid as a table: one row per configuration, one column per seed.
 
-    A cell holds the run's computing time (training and prediction) in minutes, or "not run yet"; a seed recorded
-    outside the plan gets its own column. ``progress`` is :func:`glandseg.analysis.run_progress`.
+    A cell holds the run's computing time (training and prediction) in minutes, or "not run
+    yet"; a seed recorded outside the plan gets its own column. ``progress`` is
+    :func:`glandseg.analysis.run_progress`.
     """
     def cell(row, seed):
         if seed not in row["hours"]:
