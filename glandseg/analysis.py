@@ -540,8 +540,9 @@ def results_table(records, split: str, preset: str | None = None, *, n_boot: int
         :data:`glandseg.results.METRICS`: ``paper_m`` (the paper's value, None for the
         ablations), ``m`` (measured mean ± sd over seeds, a str, ``"not run yet"`` without a
         record), ``m_ci`` (the bootstrap interval as a str; ``"not run yet"`` without a record,
-        ``"n/a"`` when the per-image pieces are missing) and ``m_interval`` (the
-        :class:`Interval` or None).
+        ``"n/a"`` when the per-image pieces are missing), ``m_interval`` (the
+        :class:`Interval` or None) and ``m_values`` (each run's pooled value, in the order of
+        ``seeds``).
 
     Raises
     ------
@@ -571,7 +572,8 @@ def results_table(records, split: str, preset: str | None = None, *, n_boot: int
         for k, m in enumerate(results.METRICS):
             digits = _DIGITS[m]
             row[f"paper_{m}"] = paper[label][k] if label in paper else None
-            row[m] = results.format_mean_sd([r["metrics"][split]["pooled"][m] for r in recs], digits)
+            row[f"{m}_values"] = [float(r["metrics"][split]["pooled"][m]) for r in recs]
+            row[m] = results.format_mean_sd(row[f"{m}_values"], digits)
             interval = _interval_of(recs, split, m, n_boot, seed, level) if recs else None
             row[f"{m}_interval"] = interval
             row[f"{m}_ci"] = NOT_RUN if not recs else format_interval(interval, digits)

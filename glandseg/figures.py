@@ -240,6 +240,75 @@ def comparison_table(rows, caption=None) -> Table:
     return Table(cols, body, caption=caption, groups=groups)
 
 
+def results_figure(tables, *, axes=None):
+    """The paper's tables as dot plots: each seed, our seed mean with its interval, the paper's figure.
+
+    Parameters
+    ----------
+    tables : dict of str -> list of dict
+        A title (``"Test A"``) -> the rows of :func:`glandseg.analysis.results_table` for one
+        preset; one row of panels per entry.
+    axes : array of matplotlib Axes, optional
+        Shape ``(len(tables), 3)``: one column per metric (F1, object Dice, object Hausdorff).
+
+    Returns
+    -------
+    axes : ndarray of matplotlib Axes, shape (len(tables), 3)
+
+    Notes
+    -----
+    A configuration is one line of each panel: small grey dots for its runs (one per seed), a
+    blue dot and bar for the mean over seeds and its 95% bootstrap interval (no bar where the
+    interval is unknown or infinite), and a red diamond for the paper's figure. A configuration
+    without a record says "not run yet" in its label.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(tables)
+    if not names:
+        raise ValueError("tables is empty; give at least one test part's rows, e.g. {'Test A': rows}.")
+    if axes is None:
+        n = max(len(rows) for rows in tables.values())
+        _, axes = plt.subplots(len(names), 3, figsize=(10.5, (0.32 * n + 1.2) * len(names)), squeeze=False,
+                               sharey="row", constrained_layout=True)
+    axes = np.asarray(axes).reshape(len(names), 3)
+    mean_label = "ours, mean over seeds (95% CI)"
+    for axrow, name in zip(axes, names):
+        rows = tables[name]
+        ys = np.arange(len(rows))[::-1]
+        for ax, (m, metric_name) in zip(axrow, _METRIC_NAMES.items()):
+            for y, r in zip(ys, rows):
+                values = [v for v in r.get(f"{m}_values", []) if np.isfinite(v)]
+                if values:
+                    ax.plot(values, [y] * len(values), "o", ms=3.5, color="0.55", alpha=0.8, label="ours, each seed")
+                    ci = r.get(f"{m}_interval")
+                    mean = ci.estimate if ci is not None and np.isfinite(ci.estimate) else float(np.mean(values))
+                    if ci is not None and np.isfinite(ci.low) and np.isfinite(ci.high):
+                        err = [[max(mean - ci.low, 0.0)], [max(ci.high - mean, 0.0)]]
+                        ax.errorbar(mean, y, xerr=err, fmt="o", ms=5, color="#4C72B0", capsize=3, label=mean_label)
+                    else:
+                        ax.plot(mean, y, "o", ms=5, color="#4C72B0", label=mean_label)
+                paper = r.get(f"paper_{m}")
+                if paper is not None:
+                    ax.plot(paper, y, "D", ms=5, mfc="none", mec="#C44E52", mew=1.4, label="paper")
+            ax.set_title(f"{name}: {metric_name}", fontsize=9)
+            ax.set_xlabel(metric_name + (" (lower is better)" if "hausdorff" in m else ""), fontsize=8)
+            ax.grid(axis="x", alpha=0.3)
+            ax.tick_params(labelsize=8)
+            ax.set_ylim(-0.6, len(rows) - 0.4)
+        axrow[0].set_yticks(ys)
+        axrow[0].set_yticklabels([r["method"] + ("" if r.get("runs") else " (not run yet)") for r in rows])
+    legend = {}
+    for ax in axes.ravel():
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    order = [label for label in ("ours, each seed", mean_label, "paper") if label in legend]
+    if order:
+        axes[0, 0].figure.legend([legend[label] for label in order], order, loc="outside lower center",
+                                 ncols=len(order), fontsize=8, frameon=False)
+    return axes
+
+
 def grade_table_view(rows, caption=None) -> Table:
     """Per-grade figures from :func:`glandseg.analysis.grade_table` (F1 with its interval)."""
     from glandseg.analysis import format_interval

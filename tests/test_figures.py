@@ -378,3 +378,45 @@ def test_split_contrast_and_others_tables():
     assert others.columns[-1] == "X"
     assert others.rows == [["Test A", "object Hausdorff", "H + L3", "60.00", "[50.00, 70.00]", "45.40 (better than ours)"]]
     assert figures.others_table([]).rows == []
+
+
+def test_results_figure_draws_seeds_mean_interval_and_paper():
+    inf = float("inf")
+    rows = [
+        {"method": "H + L3", "runs": 2,
+         "f1_values": [0.7, 0.8], "f1_interval": analysis.Interval(0.75, 0.6, 0.9), "paper_f1": 0.846,
+         "object_dice_values": [0.8, 0.9], "object_dice_interval": None, "paper_object_dice": 0.874,
+         # one seed's Hausdorff infinite: its dot is left out and the interval has no finite top
+         "object_hausdorff_values": [50.0, inf], "object_hausdorff_interval": analysis.Interval(inf, 40.0, inf),
+         "paper_object_hausdorff": 55.13},
+        {"method": "RGB + L3", "runs": 0, "f1_values": [], "f1_interval": None, "paper_f1": None,
+         "object_dice_values": [], "object_dice_interval": None, "paper_object_dice": None,
+         "object_hausdorff_values": [], "object_hausdorff_interval": None, "paper_object_hausdorff": None},
+    ]
+    axes = figures.results_figure({"Test A": rows, "Test B": rows[1:]})
+    assert axes.shape == (2, 3)
+
+    def lines(ax, label):
+        return [(line.get_xdata().tolist(), line.get_ydata().tolist()) for line in ax.get_lines() if line.get_label() == label]
+
+    f1 = axes[0, 0]
+    assert lines(f1, "ours, each seed") == [([0.7, 0.8], [1, 1])]  # first row on top
+    assert lines(f1, "paper") == [([0.846], [1])]
+    (bar,) = f1.containers
+    assert bar.lines[0].get_xdata().tolist() == [0.75]
+    assert np.allclose(bar.lines[2][0].get_segments()[0], [[0.6, 1], [0.9, 1]])
+    # no interval: the mean of the seeds, without a bar
+    assert not axes[0, 1].containers
+    ((x, y),) = lines(axes[0, 1], "ours, mean over seeds (95% CI)")
+    assert x == pytest.approx([0.85]) and y == [1]
+    hd = axes[0, 2]
+    assert not hd.containers and lines(hd, "ours, each seed") == [([50.0], [1])]
+    assert lines(hd, "ours, mean over seeds (95% CI)") == [([50.0], [1])]
+    assert "lower is better" in hd.get_xlabel()
+    assert [t.get_text() for t in f1.get_yticklabels()] == ["H + L3", "RGB + L3 (not run yet)"]
+    # Test B has only the configuration without a record: nothing drawn
+    assert not axes[1, 0].get_lines() and not axes[1, 0].containers
+    (legend,) = f1.figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["ours, each seed", "ours, mean over seeds (95% CI)", "paper"]
+    with pytest.raises(ValueError, match="tables is empty"):
+        figures.results_figure({})
