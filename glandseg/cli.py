@@ -237,6 +237,24 @@ def _cmd_grid(args) -> int:
     return 1 if any(e["status"] == "failed" for e in summary) else 0
 
 
+def _cmd_ceiling(args) -> int:
+    from glandseg import ceiling
+
+    for preset in args.presets:
+        path = ceiling.write_ceiling(preset, args.results, args.data)
+        rec = ceiling.load_ceilings(args.results)[preset]
+        width, height = rec["size"]
+        for split, scores in rec["scores"].items():
+            for where, label in (("network_size", f"at {width}x{height}"), ("original_size", "at the original size")):
+                p = scores[where]
+                print(
+                    f"{preset} {split} perfect map {label}: F1 {p['f1']:.3f}  object Dice {p['object_dice']:.3f}  "
+                    f"object Hausdorff {p['object_hausdorff']:.2f}  (TP {p['tp']}, FP {p['fp']}, FN {p['fn']})"
+                )
+        print(f"record: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glandseg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.set_defaults(func=_cmd_grid)
+
+    p = sub.add_parser(
+        "ceiling",
+        help="scores of a perfect network after the post-processing, per preset (results/PRESET/ceiling.json)",
+        description="Put each test image's ground-truth gland mask, at the preset's input size and at the "
+        "original size, through the post-processing and score it: the best any network trained with this "
+        "target and post-processing can reach.",
+    )
+    p.add_argument("presets", nargs="+", choices=("paper", "cpu", "workshop"), metavar="PRESET",
+                   help="paper, cpu or workshop (one or more)")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR", help="GlaS data folder (default: GLANDSEG_DATA or user data dir)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.set_defaults(func=_cmd_ceiling)
 
     return parser
 

@@ -1414,6 +1414,56 @@ def protocol_table(protocols, caption=None) -> Table:
     return Table(["", *names], body, caption=caption)
 
 
+def ceiling_table(ceilings, others=(), caption=None) -> Table:
+    """A perfect network's scores (:mod:`glandseg.ceiling` records) beside other figures.
+
+    Parameters
+    ----------
+    ceilings : dict of str -> dict
+        Ceiling records by preset (:func:`glandseg.ceiling.load_ceilings`).
+    others : sequence of (str, dict), optional
+        Further rows: a label and ``{split: {metric: value}}`` (e.g. the paper's H + L3 and
+        our best), drawn after the ceilings.
+    caption : str, optional
+
+    Returns
+    -------
+    Table
+        One row per preset at its input size, then one per distinct post-processing at the
+        original size (presets that share one share the row), then ``others``; a column group
+        per test part with F1, object Dice and object Hausdorff.
+    """
+    import json
+
+    splits = (("testA", "Test A"), ("testB", "Test B"))
+    cols, groups = [""], [(None, 1)]
+    for _, name in splits:
+        cols += list(_METRIC_NAMES.values())
+        groups.append((name, len(_METRIC_NAMES)))
+
+    def line(label, scores):
+        out = [label]
+        for split, _ in splits:
+            part = scores.get(split) or {}
+            out += ["—" if part.get(m) is None else _fmt(part[m], 2 if "hausdorff" in m else 3) for m in _METRIC_NAMES]
+        return out
+
+    body = []
+    for preset, rec in ceilings.items():
+        width, height = rec["size"]
+        body.append(line(f"perfect network at {width}x{height} ({preset} preset)",
+                         {s: rec["scores"].get(s, {}).get("network_size") for s, _ in splits}))
+    shared = {}
+    for preset, rec in ceilings.items():
+        shared.setdefault(json.dumps(rec["postprocess"], sort_keys=True), []).append(preset)
+    for presets in shared.values():
+        rec = ceilings[presets[0]]
+        body.append(line(f"perfect network at the original size ({', '.join(presets)} post-processing)",
+                         {s: rec["scores"].get(s, {}).get("original_size") for s, _ in splits}))
+    body += [line(label, scores) for label, scores in others]
+    return Table(cols, body, caption=caption, groups=groups)
+
+
 def progress_table(progress, caption=None) -> Table:
     """The planned grid as a table: one row per configuration, one column per seed.
 

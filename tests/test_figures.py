@@ -420,3 +420,25 @@ def test_results_figure_draws_seeds_mean_interval_and_paper():
     assert [t.get_text() for t in legend.get_texts()] == ["ours, each seed", "ours, mean over seeds (95% CI)", "paper"]
     with pytest.raises(ValueError, match="tables is empty"):
         figures.results_figure({})
+
+
+def test_ceiling_table_rows_and_shared_postprocessing():
+    def rec(size, pp, f1_net, f1_orig):
+        part = lambda f1: {"f1": f1, "object_dice": 0.9, "object_hausdorff": 12.345}  # noqa: E731
+        return {"size": size, "postprocess": pp,
+                "scores": {"testA": {"network_size": part(f1_net), "original_size": part(f1_orig)}}}
+
+    ceilings = {"cpu": rec([416, 288], {"min_size_px": 1000}, 0.98, 0.99),
+                "paper": rec([832, 576], {"min_size_px": 200}, 0.995, 0.996),
+                "workshop": rec([288, 192], {"min_size_px": 1000}, 0.97, 0.99)}
+    others = [("paper, H + L3", {"testA": {"f1": 0.846, "object_dice": 0.874, "object_hausdorff": 55.13}})]
+    table = figures.ceiling_table(ceilings, others)
+    md = table.to_markdown().splitlines()
+    assert md[0] == ("|  | Test A F1 | Test A object Dice | Test A object Hausdorff | Test B F1 | Test B object Dice "
+                     "| Test B object Hausdorff |")
+    assert md[2] == "| perfect network at 416x288 (cpu preset) | 0.980 | 0.900 | 12.35 | — | — | — |"
+    # cpu and workshop share their post-processing, so they share the original-size row
+    assert md[5] == "| perfect network at the original size (cpu, workshop post-processing) | 0.990 | 0.900 | 12.35 | — | — | — |"
+    assert md[6].startswith("| perfect network at the original size (paper post-processing) | 0.996 |")
+    assert md[7] == "| paper, H + L3 | 0.846 | 0.874 | 55.13 | — | — | — |"
+    assert len(md) == 8
