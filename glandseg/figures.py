@@ -1429,9 +1429,9 @@ def ceiling_table(ceilings, others=(), caption=None) -> Table:
     Returns
     -------
     Table
-        One row per preset at its input size, then one per distinct post-processing at the
-        original size (presets that share one share the row), then ``others``; a column group
-        per test part with F1, object Dice and object Hausdorff.
+        One row per preset at its input size (largest first), then one per distinct
+        post-processing at the original size (presets that share one share the row), then
+        ``others``; a column group per test part with F1, object Dice and object Hausdorff.
     """
     import json
 
@@ -1448,6 +1448,8 @@ def ceiling_table(ceilings, others=(), caption=None) -> Table:
             out += ["—" if part.get(m) is None else _fmt(part[m], 2 if "hausdorff" in m else 3) for m in _METRIC_NAMES]
         return out
 
+    # largest input first, so the rows descend the way the protocols shrink
+    ceilings = dict(sorted(ceilings.items(), key=lambda item: -item[1]["size"][0] * item[1]["size"][1]))
     body = []
     for preset, rec in ceilings.items():
         width, height = rec["size"]

@@ -436,9 +436,12 @@ def test_ceiling_table_rows_and_shared_postprocessing():
     md = table.to_markdown().splitlines()
     assert md[0] == ("|  | Test A F1 | Test A object Dice | Test A object Hausdorff | Test B F1 | Test B object Dice "
                      "| Test B object Hausdorff |")
-    assert md[2] == "| perfect network at 416x288 (cpu preset) | 0.980 | 0.900 | 12.35 | — | — | — |"
-    # cpu and workshop share their post-processing, so they share the original-size row
-    assert md[5] == "| perfect network at the original size (cpu, workshop post-processing) | 0.990 | 0.900 | 12.35 | — | — | — |"
-    assert md[6].startswith("| perfect network at the original size (paper post-processing) | 0.996 |")
+    assert [line.split(" |")[0] for line in md[2:5]] == [
+        "| perfect network at 832x576 (paper preset)", "| perfect network at 416x288 (cpu preset)",
+        "| perfect network at 288x192 (workshop preset)"]  # largest input first
+    assert md[3] == "| perfect network at 416x288 (cpu preset) | 0.980 | 0.900 | 12.35 | — | — | — |"
+    # paper comes first now; cpu and workshop share their post-processing, so they share a row
+    assert md[5].startswith("| perfect network at the original size (paper post-processing) | 0.996 |")
+    assert md[6] == "| perfect network at the original size (cpu, workshop post-processing) | 0.990 | 0.900 | 12.35 | — | — | — |"
     assert md[7] == "| paper, H + L3 | 0.846 | 0.874 | 55.13 | — | — | — |"
     assert len(md) == 8
