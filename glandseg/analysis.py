@@ -61,8 +61,10 @@ __all__ = [
     "bootstrap_mean_ci",
     "claims",
     "against_others",
+    "error_table",
     "format_interval",
     "grade_table",
+    "object_errors",
     "object_table",
     "protocol_differences",
     "pooled_metric",
@@ -166,25 +168,35 @@ def add_pooling_pieces(records, *, root=None) -> list[dict]:
 
 def _with_pieces(rec, cached, root, runner, config_cls) -> dict:
     """A record's metrics with the pooling pieces added to every per-image row."""
+    new = {split: {**m, "per_image": []} for split, m in rec.get("metrics", {}).items()}
+    for split, row, seg, gt in _predictions(rec, cached, root, runner, config_cls):
+        new[split]["per_image"].append({**row, **pooling_pieces(seg, gt)})
+    return new
+
+
+def _predictions(rec, cached, root, runner, config_cls, splits=None):
+    """``(split, per-image row, predicted labels, ground-truth labels)`` of every image of a record.
+
+    Ground truths are read once per data source and part into ``cached``. Raises
+    FileNotFoundError for a missing prediction or record path.
+    """
     if not rec.get("_path"):
         raise FileNotFoundError("the record has no _path (load it with results.load_records)")
     run_dir = Path(rec["_path"]).parent
     fields = config_cls.__dataclass_fields__
     config = config_cls.from_dict({k: v for k, v in rec["config"].items() if k in fields})
-    new = {}
     for split, m in rec.get("metrics", {}).items():
+        if splits is not None and split not in splits:
+            continue
         key = (config.data, config.seed if config.data == "synthetic" else None, split)
         if key not in cached:
             cached[key] = {s.name: s.labels for s in runner.load_samples(config, split, root)}
         gts = cached[key]
-        rows = []
         for row in m.get("per_image", []):
             path = runner.prediction_path(run_dir, row["name"])
             if not path.exists():
                 raise FileNotFoundError(f"{path} is missing")
-            rows.append({**row, **pooling_pieces(runner._read_label_png(path), gts[row["name"]])})
-        new[split] = {**m, "per_image": rows}
-    return new
+            yield split, row, runner._read_label_png(path), gts[row["name"]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1080,6 +1092,144 @@ def object_table(seg, gt) -> list[dict]:
                 row["tp"] = partner is not None and 2 * overlap > int(np.count_nonzero(gt == partner))
             out.append(row)
     return out
+
+
+#: Categories of :func:`object_errors`: what became of each ground-truth gland, and what each
+#: segmented object is.
+GLAND_FATES = ("found", "merged", "partly found", "missed")
+OBJECT_KINDS = ("true positive", "off target", "spurious")
+
+
+def object_errors(seg, gt) -> dict:
+    """What became of each ground-truth gland of one image, and what each segmented object is.
+
+    Parameters
+    ----------
+    seg, gt : (H, W) array_like of int
+        Segmented and ground-truth label maps (0 = background).
+
+    Returns
+    -------
+    dict
+        Counts of ground-truth glands by fate (:data:`GLAND_FATES`) and of segmented objects by
+        kind (:data:`OBJECT_KINDS`):
+
+        - **found**: a segmented object is a true positive for it (covers more than half of it,
+          as :mod:`glandseg.metrics` counts a TP);
+        - **merged**: not found, and the segmented object that overlaps it most is a true
+          positive for another gland: it was swallowed by a neighbour's object;
+        - **missed**: no segmented object overlaps it at all;
+        - **partly found**: the rest: overlapped, but by no object covering more than half of it
+          (split into fragments, or only grazed);
+        - **true positive**, **spurious** (overlaps no gland) and **off target** (the rest:
+          overlaps glands but covers no more than half of the one it overlaps most).
+
+        ``found`` equals ``true positive`` (the TP count), the other three fates add up to FN
+        and the other two kinds to FP.
+
+    Examples
+    --------
+    Two touching glands found as one object (a TP for the larger), and a speck of background:
+
+    >>> gt = np.zeros((4, 9), int)
+    >>> gt[:, :3], gt[:, 3:4] = 1, 2
+    >>> seg = np.zeros((4, 9), int)
+    >>> seg[:, :4], seg[0, 8] = 7, 9
+    >>> object_errors(seg, gt)
+    {'found': 1, 'merged': 1, 'partly found': 0, 'missed': 0, 'true positive': 1, 'off target': 0, 'spurious': 1}
+    """
+    from skimage.metrics import contingency_table
+
+    seg, gt = metrics._check_pair(seg, gt)
+    s_vals, g_vals = np.union1d([0], seg), np.union1d([0], gt)
+    s_idx, g_idx = np.searchsorted(s_vals, seg), np.searchsorted(g_vals, gt)
+    # overlap[i, j]: pixels of segmented object i in ground-truth object j (row/column 0: background)
+    overlap = contingency_table(s_idx, g_idx).toarray().astype(np.int64)
+    overlap = np.pad(overlap, ((0, len(s_vals) - overlap.shape[0]), (0, len(g_vals) - overlap.shape[1])))
+    inner = overlap[1:, 1:]
+    gt_area = overlap[:, 1:].sum(axis=0)
+    n_seg, n_gt = inner.shape
+    # each object's partner: the object of the other side it overlaps most, ties to the smaller label
+    seg_partner = inner.argmax(axis=1) if n_gt else np.zeros(n_seg, int)
+    seg_overlap = inner[np.arange(n_seg), seg_partner] if n_gt else np.zeros(n_seg, int)
+    tp = (seg_overlap > 0) & (2 * seg_overlap > gt_area[seg_partner] if n_gt else False)
+    found = np.zeros(n_gt, bool)
+    found[seg_partner[tp]] = True
+    out = dict.fromkeys((*GLAND_FATES, *OBJECT_KINDS), 0)
+    for j in range(n_gt):
+        column = inner[:, j]
+        if found[j]:
+            fate = "found"
+        elif not column.any():
+            fate = "missed"
+        elif tp[column.argmax()]:
+            fate = "merged"  # its main object is a TP for another gland (found[j] is False)
+        else:
+            fate = "partly found"
+        out[fate] += 1
+    for i in range(n_seg):
+        kind = "true positive" if tp[i] else ("spurious" if not inner[i].any() else "off target")
+        out[kind] += 1
+    return out
+
+
+def error_table(records, split: str, preset: str | None = None, *, root=None) -> list[dict]:
+    """:func:`object_errors` summed over a part's images, per configuration, mean over seeds.
+
+    Parameters
+    ----------
+    records : list of dict
+        Results records with ``_path`` (:func:`glandseg.results.load_records`); their run
+        folders hold the predicted label maps.
+    split : {"testA", "testB"}
+    preset : str, optional
+        As in :func:`results_table`.
+    root : path, optional
+        GlaS folder (default: :func:`glandseg.data.data_root`).
+
+    Returns
+    -------
+    rows : list of dict
+        One per configuration of :data:`CONFIG_ORDER` with records, in that order: ``method``,
+        ``runs``, ``n_gt`` (glands of the part), each key of :data:`GLAND_FATES` and
+        :data:`OBJECT_KINDS` (mean count over seeds), and ``missing`` (run ids whose
+        predictions could not be read, left out of the means).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the ground truth is not found (every run needs it).
+    """
+    from glandseg import runner
+    from glandseg.config import ExperimentConfig
+
+    groups = _groups(_select(records, split, preset))
+    cached: dict = {}
+    rows = []
+    for label in CONFIG_ORDER:
+        if label not in groups:
+            continue
+        counts, missing, n_gt = [], [], None
+        for rec in groups[label]:
+            total = dict.fromkeys((*GLAND_FATES, *OBJECT_KINDS), 0)
+            try:
+                glands = 0
+                for _, _, seg, gt in _predictions(rec, cached, root, runner, ExperimentConfig, splits=(split,)):
+                    for key, value in object_errors(seg, gt).items():
+                        total[key] += value
+                    glands += len(np.unique(gt[gt > 0]))
+            except FileNotFoundError as err:
+                if "is missing" not in str(err) and "no _path" not in str(err):
+                    raise
+                missing.append(rec.get("run_id"))
+                continue
+            counts.append(total)
+            n_gt = glands
+        row = {"method": label, "runs": len(counts), "n_gt": n_gt, "missing": missing}
+        for key in (*GLAND_FATES, *OBJECT_KINDS):
+            row[key] = float(np.mean([c[key] for c in counts])) if counts else None
+        rows.append(row)
+    return rows
 
 
 # --------------------------------------------------------------------------------------------

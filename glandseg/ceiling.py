@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from glandseg import data, metrics, postprocess, preprocessing, results
+from glandseg import analysis, data, metrics, postprocess, preprocessing, results
 from glandseg.config import PostprocessConfig, preset_config
 
-__all__ = ["TEST_SPLITS", "perfect_map_scores", "ceiling_record", "write_ceiling", "load_ceilings"]
+__all__ = ["TEST_SPLITS", "perfect_map_scores", "perfect_segmentation", "ceiling_record", "write_ceiling", "load_ceilings"]
 
 TEST_SPLITS = ("testA", "testB")
 FILENAME = "ceiling.json"
@@ -75,21 +75,44 @@ def perfect_map_scores(samples, size=None, config=None) -> dict:
     samples = list(samples)
     if not samples:
         raise ValueError("samples is empty; give the images of a test part (glandseg.data.load_split).")
-    config = PostprocessConfig() if config is None else config
-    segs = []
-    for s in samples:
-        labels = np.asarray(s.labels)
-        if size is None:
-            prob = (labels > 0).astype(np.float32)
-            segs.append(postprocess.to_instances(prob, None, config))
-        else:
-            prob = preprocessing.to_mask(labels, size).astype(np.float32)
-            segs.append(postprocess.to_instances(prob, labels.shape, config))
+    segs = [perfect_segmentation(s.labels, size, config) for s in samples]
     grades = [s.grade for s in samples]
     return metrics.evaluate(
         segs, [s.labels for s in samples], aggregate="pooled", names=[s.name for s in samples],
         grades=grades if all(grades) else None,
     )
+
+
+def perfect_segmentation(labels, size=None, config=None) -> np.ndarray:
+    """The label map a perfect network gives after the post-processing (see :func:`perfect_map_scores`).
+
+    Parameters
+    ----------
+    labels : (H, W) array_like of int
+        Ground-truth instance labels (0 = background).
+    size : (width, height) tuple of int, optional
+        The network's input size; None keeps the original size.
+    config : PostprocessConfig, optional
+
+    Returns
+    -------
+    (H, W) int32 ndarray
+        Instance labels at the original size.
+    """
+    labels = np.asarray(labels)
+    config = PostprocessConfig() if config is None else config
+    if size is None:
+        return postprocess.to_instances((labels > 0).astype(np.float32), None, config)
+    prob = preprocessing.to_mask(labels, size).astype(np.float32)
+    return postprocess.to_instances(prob, labels.shape, config)
+
+
+def _errors(samples, size, config) -> dict:
+    total = dict.fromkeys((*analysis.GLAND_FATES, *analysis.OBJECT_KINDS), 0)
+    for s in samples:
+        for key, value in analysis.object_errors(perfect_segmentation(s.labels, size, config), s.labels).items():
+            total[key] += value
+    return total
 
 
 def _summary(scores: dict) -> dict:
@@ -116,7 +139,8 @@ def ceiling_record(preset: str, root=None, *, splits=TEST_SPLITS) -> dict:
     dict
         ``preset``, ``size`` (the input size, width x height), ``postprocess`` (its settings),
         ``scores``: split -> ``{"network_size": ..., "original_size": ...}``, each the pooled
-        figures, ``n_images`` and ``per_image`` rows of :func:`perfect_map_scores`; and
+        figures, ``n_images`` and ``per_image`` rows of :func:`perfect_map_scores` and
+        ``errors`` (:func:`glandseg.analysis.object_errors` summed over the part); and
         ``provenance`` (:func:`glandseg.results.provenance`).
 
     Raises
@@ -139,8 +163,9 @@ def ceiling_record(preset: str, root=None, *, splits=TEST_SPLITS) -> dict:
     for split in splits:
         samples = data.load_split(split, root)
         scores[split] = {
-            "network_size": _summary(perfect_map_scores(samples, size, config.postprocess)),
-            "original_size": _summary(perfect_map_scores(samples, None, config.postprocess)),
+            where: {**_summary(perfect_map_scores(samples, at, config.postprocess)),
+                    "errors": _errors(samples, at, config.postprocess)}
+            for where, at in (("network_size", size), ("original_size", None))
         }
     return {
         "kind": "ceiling",

@@ -468,3 +468,78 @@ def test_against_others_places_the_paper_methods_around_our_interval():
     assert none["method"] is None and {o["position"] for o in none["others"]} == {"not run yet"}
     with pytest.raises(ValueError, match="split"):
         analysis.against_others([], "train")
+
+
+# -- what became of the glands ---------------------------------------------------------------
+
+
+def test_object_errors_by_hand():
+    gt = np.zeros((10, 20), int)
+    gt[0:4, 0:4] = 1     # found by one object
+    gt[0:4, 6:10] = 2    # cut in two halves of 8 px: neither covers more than half
+    gt[6:10, 0:4] = 3    # never touched
+    gt[6:10, 6:12] = 4   # 24 px, and 5 (8 px) beside it: one object covers both
+    gt[6:10, 12:14] = 5
+    seg = np.zeros_like(gt)
+    seg[0:4, 0:4] = 1
+    seg[0:4, 6:8], seg[0:4, 8:10] = 2, 3
+    seg[6:10, 6:14] = 4
+    seg[0:2, 16:18] = 5  # on background only
+    out = analysis.object_errors(seg, gt)
+    assert out == {"found": 2, "merged": 1, "partly found": 1, "missed": 1,
+                   "true positive": 2, "off target": 2, "spurious": 1}
+    assert analysis.object_errors(np.zeros((3, 3), int), np.zeros((3, 3), int)) == dict.fromkeys(out, 0)
+
+
+@st.composite
+def _label_pairs(draw, max_side=12, max_label=5):
+    shape = (draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))
+    cells = st.lists(st.integers(0, max_label), min_size=shape[0] * shape[1], max_size=shape[0] * shape[1])
+    return (np.array(draw(cells)).reshape(shape), np.array(draw(cells)).reshape(shape))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_label_pairs())
+def test_object_errors_add_up_to_the_challenge_counts(pair):
+    seg, gt = pair
+    out = analysis.object_errors(seg, gt)
+    counts = metrics.evaluate([seg], [gt])
+    assert out["found"] == out["true positive"] == counts["tp"]
+    assert out["merged"] + out["partly found"] + out["missed"] == counts["fn"]
+    assert out["off target"] + out["spurious"] == counts["fp"]
+    assert sum(out[k] for k in analysis.GLAND_FATES) == len(np.unique(gt[gt > 0]))
+    # a gland is missed exactly when no segmented pixel lies on it
+    assert out["missed"] == sum(not seg[gt == g].any() for g in np.unique(gt[gt > 0]))
+    assert out["spurious"] == sum(not gt[seg == s].any() for s in np.unique(seg[seg > 0]))
+
+
+def test_error_table_from_saved_predictions(tmp_path):
+    from glandseg.config import preset_config
+
+    # synthetic test images depend on the seed; both runs use seed 0's, as GlaS runs share theirs
+    config = preset_config("smoke", seed=0)
+    grid = {"input": "hematoxylin", "unsharp": False, "loss": "L3", "deep_supervision": True}
+    for seed in (0, 1):
+        run_dir = tmp_path / "smoke" / f"h-L3-s{seed}"
+        (run_dir / "pred").mkdir(parents=True)
+        samples = runner.load_samples(config, "testA")
+        for k, s in enumerate(samples):
+            # seed 0 finds every gland; seed 1 misses every gland of its first image
+            seg = np.zeros_like(s.labels) if (seed and k == 0) else s.labels
+            runner._save_label_png(runner.prediction_path(run_dir, s.name), seg)
+        rows = [{"name": s.name} for s in samples]
+        record = {"run_id": run_dir.name, "preset": "smoke", "seed": seed, "config": {**grid, **config.to_dict()},
+                  "metrics": {"testA": {"pooled": {}, "per_image": rows}}}
+        results.write_json_atomic(run_dir / "record.json", record)
+    samples = runner.load_samples(config, "testA")
+    n_gt = sum(len(np.unique(s.labels[s.labels > 0])) for s in samples)
+    first = len(np.unique(samples[0].labels[samples[0].labels > 0]))
+    assert first > 0
+    (row,) = analysis.error_table(results.load_records(tmp_path), "testA")
+    assert row["method"] == "H + L3" and row["runs"] == 2 and row["n_gt"] == n_gt and row["missing"] == []
+    assert row["found"] == pytest.approx(n_gt - first / 2) and row["missed"] == pytest.approx(first / 2)
+    assert row["spurious"] == row["off target"] == 0
+    # a run without its predictions is named and left out
+    (tmp_path / "smoke" / "h-L3-s1" / "pred" / f"{samples[0].name}_labels.png").unlink()
+    (row,) = analysis.error_table(results.load_records(tmp_path), "testA")
+    assert row["runs"] == 1 and row["missing"] == ["h-L3-s1"] and row["found"] == n_gt

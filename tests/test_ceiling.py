@@ -116,4 +116,8 @@ def test_ceiling_on_glas(glas_root, tmp_path, capsys):
             # every ground-truth gland is either found or missed
             assert {r["name"]: r["tp"] + r["fn"] for r in scores["per_image"]} == gts
             assert 0 < scores["f1"] <= 1
+            errors = scores["errors"]
+            assert errors["found"] == errors["true positive"] == scores["tp"]
+            assert errors["merged"] + errors["partly found"] + errors["missed"] == scores["fn"]
+            assert errors["off target"] + errors["spurious"] == scores["fp"]
     assert ceiling.load_ceilings(tmp_path)["cpu"]["scores"] == rec["scores"]
