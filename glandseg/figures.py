@@ -309,6 +309,60 @@ def results_figure(tables, *, axes=None):
     return axes
 
 
+_FATE_COLORS = {"found": "#55A868", "merged": "#C44E52", "partly found": "#DD8452", "missed": "#8C8C8C"}
+_KIND_COLORS = {"true positive": "#55A868", "off target": "#DD8452", "spurious": "#8172B2"}
+
+
+def error_bars(rows, *, axes=None):
+    """What became of the glands (left) and what the segmented objects are (right), per row.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`glandseg.analysis.error_table`, optionally with further rows of the same
+        keys (``method``, ``n_gt``, the fates and kinds), e.g. a perfect network's.
+    axes : pair of matplotlib Axes, optional
+
+    Returns
+    -------
+    axes : ndarray of two matplotlib Axes
+        Left: each row's ground-truth glands as shares found / merged / partly found / missed
+        (bars of length 1). Right: its segmented objects as counts of true positives, off-target
+        and spurious objects, with a tick at the number of glands.
+    """
+    import matplotlib.pyplot as plt
+
+    from glandseg.analysis import GLAND_FATES, OBJECT_KINDS
+
+    rows = [r for r in rows if r.get("n_gt")]
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10.5, 0.38 * max(len(rows), 1) + 1.4), sharey=True,
+                               constrained_layout=True)
+    axes = np.asarray(axes).ravel()
+    if not rows:
+        for ax in axes:
+            ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+        return axes
+    ys = np.arange(len(rows))[::-1]
+    for keys, colors, ax, total in ((GLAND_FATES, _FATE_COLORS, axes[0], True), (OBJECT_KINDS, _KIND_COLORS, axes[1], False)):
+        left = np.zeros(len(rows))
+        for key in keys:
+            values = np.array([r[key] / r["n_gt"] if total else r[key] for r in rows], dtype=float)
+            ax.barh(ys, values, left=left, color=colors[key], label=key, height=0.7)
+            left += values
+        ax.legend(fontsize=8, frameon=False, ncols=len(keys), loc="lower left", bbox_to_anchor=(0, 1.0))
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    axes[0].set_xlim(0, 1)
+    axes[0].set_xlabel("share of the ground-truth glands", fontsize=8)
+    axes[1].set_xlabel("segmented objects (count; | = number of glands)", fontsize=8)
+    axes[1].plot([r["n_gt"] for r in rows], ys, "|", color="black", ms=14, mew=1.5)
+    axes[0].set_yticks(ys)
+    axes[0].set_yticklabels([r["method"] for r in rows])
+    return axes
+
+
 def grade_table_view(rows, caption=None) -> Table:
     """Per-grade figures from :func:`glandseg.analysis.grade_table` (F1 with its interval)."""
     from glandseg.analysis import format_interval

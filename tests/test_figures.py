@@ -445,3 +445,28 @@ def test_ceiling_table_rows_and_shared_postprocessing():
     assert md[6] == "| perfect network at the original size (cpu, workshop post-processing) | 0.990 | 0.900 | 12.35 | — | — | — |"
     assert md[7] == "| paper, H + L3 | 0.846 | 0.874 | 55.13 | — | — | — |"
     assert len(md) == 8
+
+
+def test_error_bars_stack_shares_and_counts():
+    rows = [
+        {"method": "H + L3", "n_gt": 10, "found": 6, "merged": 2, "partly found": 1, "missed": 1,
+         "true positive": 6, "off target": 3, "spurious": 1},
+        {"method": "perfect network", "n_gt": 10, "found": 9, "merged": 1, "partly found": 0, "missed": 0,
+         "true positive": 9, "off target": 0, "spurious": 0},
+        {"method": "H + L1", "n_gt": None},  # no predictions: left out
+    ]
+    left, right = figures.error_bars(rows)
+    # left: shares of the glands; the first row on top (y = 1)
+    widths = {(round(p.get_y() + p.get_height() / 2), round(p.get_x(), 6)): round(p.get_width(), 6) for p in left.patches}
+    assert widths[(1, 0.0)] == 0.6 and widths[(1, 0.6)] == 0.2 and widths[(1, 0.8)] == 0.1 and widths[(1, 0.9)] == 0.1
+    assert widths[(0, 0.0)] == 0.9 and widths[(0, 0.9)] == 0.1
+    # right: counts, stacked to 10 objects for H + L3
+    ends = {}
+    for p in right.patches:
+        y = round(p.get_y() + p.get_height() / 2)
+        ends[y] = max(ends.get(y, 0), p.get_x() + p.get_width())
+    assert ends == {1: 10, 0: 9}
+    assert [t.get_text() for t in left.get_yticklabels()] == ["H + L3", "perfect network"]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["found", "merged", "partly found", "missed"]
+    empty = figures.error_bars([{"method": "x", "n_gt": None}])
+    assert empty[0].texts[0].get_text() == "not run yet"
