@@ -5,9 +5,10 @@ resizes it back, thresholds it, cleans it and labels its connected components. E
 map, the training target itself, loses something on the way: glands that touch in the
 annotation become one component, a ground-truth gland drawn in several pieces becomes several,
 and at a reduced input size narrow gaps between glands vanish. The scores of that perfect map
-bound what any network trained with this target and this post-processing can reach, and split
-the gap between our runs and the paper into what the protocol's resolution costs by itself and
-what the network has not learned.
+are what a network that learned its target exactly would reach: a ceiling for networks trained
+on this target with this post-processing (one could pass it only by departing from its target in
+just the right places). They split the gap between our runs and the paper into what the
+protocol costs by itself and what the network has not learned.
 
 A ceiling record (``results/<preset>/ceiling.json``, written by ``glandseg ceiling``) holds, for
 each test part, the scores at the preset's input size and at the original size, with each
@@ -75,7 +76,10 @@ def perfect_map_scores(samples, size=None, config=None) -> dict:
     samples = list(samples)
     if not samples:
         raise ValueError("samples is empty; give the images of a test part (glandseg.data.load_split).")
-    segs = [perfect_segmentation(s.labels, size, config) for s in samples]
+    return _scores(samples, [perfect_segmentation(s.labels, size, config) for s in samples])
+
+
+def _scores(samples, segs) -> dict:
     grades = [s.grade for s in samples]
     return metrics.evaluate(
         segs, [s.labels for s in samples], aggregate="pooled", names=[s.name for s in samples],
@@ -107,10 +111,10 @@ def perfect_segmentation(labels, size=None, config=None) -> np.ndarray:
     return postprocess.to_instances(prob, labels.shape, config)
 
 
-def _errors(samples, size, config) -> dict:
+def _errors(samples, segs) -> dict:
     total = dict.fromkeys((*analysis.GLAND_FATES, *analysis.OBJECT_KINDS), 0)
-    for s in samples:
-        for key, value in analysis.object_errors(perfect_segmentation(s.labels, size, config), s.labels).items():
+    for s, seg in zip(samples, segs):
+        for key, value in analysis.object_errors(seg, s.labels).items():
             total[key] += value
     return total
 
@@ -162,11 +166,10 @@ def ceiling_record(preset: str, root=None, *, splits=TEST_SPLITS) -> dict:
     scores = {}
     for split in splits:
         samples = data.load_split(split, root)
-        scores[split] = {
-            where: {**_summary(perfect_map_scores(samples, at, config.postprocess)),
-                    "errors": _errors(samples, at, config.postprocess)}
-            for where, at in (("network_size", size), ("original_size", None))
-        }
+        scores[split] = {}
+        for where, at in (("network_size", size), ("original_size", None)):
+            segs = [perfect_segmentation(s.labels, at, config.postprocess) for s in samples]
+            scores[split][where] = {**_summary(_scores(samples, segs)), "errors": _errors(samples, segs)}
     return {
         "kind": "ceiling",
         "preset": preset,
