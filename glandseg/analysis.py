@@ -162,7 +162,8 @@ def add_pooling_pieces(records, *, root=None) -> list[dict]:
         try:
             out.append({**rec, "metrics": _with_pieces(rec, cached, root, runner, ExperimentConfig), "_pieces": True})
         except (FileNotFoundError, ValueError, KeyError) as err:
-            out.append({**rec, "_pieces": f"{type(err).__name__}: {err}"})
+            kind = "FileNotFoundError" if isinstance(err, FileNotFoundError) else type(err).__name__
+            out.append({**rec, "_pieces": f"{kind}: {err}"})
     return out
 
 
@@ -174,14 +175,19 @@ def _with_pieces(rec, cached, root, runner, config_cls) -> dict:
     return new
 
 
+class _MissingPrediction(FileNotFoundError):
+    """A run's saved predictions (or its folder) are not there; the data may still be."""
+
+
 def _predictions(rec, cached, root, runner, config_cls, splits=None):
     """``(split, per-image row, predicted labels, ground-truth labels)`` of every image of a record.
 
     Ground truths are read once per data source and part into ``cached``. Raises
-    FileNotFoundError for a missing prediction or record path.
+    :class:`_MissingPrediction` for a missing prediction or record path, FileNotFoundError
+    when the data are missing.
     """
     if not rec.get("_path"):
-        raise FileNotFoundError("the record has no _path (load it with results.load_records)")
+        raise _MissingPrediction("the record has no _path (load it with results.load_records)")
     run_dir = Path(rec["_path"]).parent
     fields = config_cls.__dataclass_fields__
     config = config_cls.from_dict({k: v for k, v in rec["config"].items() if k in fields})
@@ -195,7 +201,7 @@ def _predictions(rec, cached, root, runner, config_cls, splits=None):
         for row in m.get("per_image", []):
             path = runner.prediction_path(run_dir, row["name"])
             if not path.exists():
-                raise FileNotFoundError(f"{path} is missing")
+                raise _MissingPrediction(f"{path} is missing")
             yield split, row, runner._read_label_png(path), gts[row["name"]]
 
 
@@ -1218,9 +1224,7 @@ def error_table(records, split: str, preset: str | None = None, *, root=None) ->
                     for key, value in object_errors(seg, gt).items():
                         total[key] += value
                     glands += len(np.unique(gt[gt > 0]))
-            except FileNotFoundError as err:
-                if "is missing" not in str(err) and "no _path" not in str(err):
-                    raise
+            except _MissingPrediction:
                 missing.append(rec.get("run_id"))
                 continue
             counts.append(total)

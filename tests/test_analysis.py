@@ -543,3 +543,16 @@ def test_error_table_from_saved_predictions(tmp_path):
     (tmp_path / "smoke" / "h-L3-s1" / "pred" / f"{samples[0].name}_labels.png").unlink()
     (row,) = analysis.error_table(results.load_records(tmp_path), "testA")
     assert row["runs"] == 1 and row["missing"] == ["h-L3-s1"] and row["found"] == n_gt
+
+
+def test_error_table_needs_the_ground_truth(tmp_path):
+    from glandseg.config import preset_config
+
+    config = preset_config("cpu", seed=0)
+    grid = {"input": "hematoxylin", "unsharp": False, "loss": "L3", "deep_supervision": True}
+    record = {"run_id": "h-L3-s0", "preset": "cpu", "seed": 0, "config": {**grid, **config.to_dict()},
+              "metrics": {"testA": {"pooled": {}, "per_image": [{"name": "testA_1"}]}}}
+    results.write_json_atomic(tmp_path / "cpu" / "h-L3-s0" / "record.json", record)
+    # missing data is not a missing prediction: it stops the table instead of emptying it
+    with pytest.raises(FileNotFoundError):
+        analysis.error_table(results.load_records(tmp_path), "testA", root=tmp_path / "no-glas")
