@@ -8,6 +8,15 @@ STAMP := $(VENV)/.glandseg-installed
 PYTEST := $(PY) -m pytest
 CHROMIUM ?= chromium
 
+# The GlaS data are never in the repository. Where GLANDSEG_DATA is unset, a copy beside the
+# checkout (../shared/data/glas, where CI keeps one) serves the tests and the book's prediction
+# figures; without either, those tests skip and the book says the data are missing.
+ifeq ($(origin GLANDSEG_DATA),undefined)
+ifneq ($(wildcard ../shared/data/glas/Grade.csv),)
+export GLANDSEG_DATA := $(abspath ../shared/data/glas)
+endif
+endif
+
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.glandseg-bench-installed
 

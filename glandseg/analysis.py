@@ -51,6 +51,7 @@ from glandseg import metrics, results
 
 __all__ = [
     "CONFIG_ORDER",
+    "PAPER_CONFIGS",
     "POOLING_KEYS",
     "VERDICTS",
     "Interval",
@@ -90,6 +91,9 @@ CONFIG_ORDER = (
     "RGB + L3",
     "H + L3 (no deep sup.)",
 )
+
+#: The paper's six configurations, the rows of its Tables 1-2 (the first six of :data:`CONFIG_ORDER`).
+PAPER_CONFIGS = CONFIG_ORDER[:6]
 
 #: The per-image sums that pool into object Dice and Hausdorff (:data:`glandseg.metrics.POOLING_KEYS`).
 POOLING_KEYS = metrics.POOLING_KEYS
@@ -699,12 +703,15 @@ def protocols(records) -> dict[str, dict]:
     return out
 
 
-def best_run(records, split: str = "testA", preset: str | None = None, metric: str = "f1") -> dict | None:
+def best_run(records, split: str = "testA", preset: str | None = None, metric: str = "f1",
+             among=PAPER_CONFIGS) -> dict | None:
     """The record of the best configuration (by mean pooled ``metric`` over seeds), lowest seed.
 
-    Returns None when no record holds ``split``. Hausdorff counts smaller as better.
+    ``among`` lists the configuration labels that compete (default: the paper's six, so that an
+    ablation, which changes one of them, is never called the best configuration). Returns None
+    when no record of those holds ``split``. Hausdorff counts smaller as better.
     """
-    groups = _groups(_select(records, split, preset))
+    groups = {label: recs for label, recs in _groups(_select(records, split, preset)).items() if label in among}
     if not groups:
         return None
     sign = _BETTER.get(metric, 1)
@@ -948,7 +955,7 @@ def split_contrast(records, preset: str | None = None, *, metric: str = "f1", n_
     ga = _groups(_select(records, "testA", preset))
     gb = _groups(_select(records, "testB", preset))
     labels = [
-        label for label in CONFIG_ORDER[:6]
+        label for label in PAPER_CONFIGS
         if label in ga and label in gb
         and all(_has(r["metrics"][s].get("per_image") or [], metric) for s, g in (("testA", ga), ("testB", gb)) for r in g[label])
     ]
@@ -959,7 +966,7 @@ def split_contrast(records, preset: str | None = None, *, metric: str = "f1", n_
            "closer": {"methods": labels, "spread_a": None, "spread_b": None, "difference": None,
                       "paper_difference": None, "verdict": NOT_RUN}}
     if col is not None:
-        grid = CONFIG_ORDER[:6]
+        grid = PAPER_CONFIGS
         spread = lambda table: max(table[m][col] for m in grid) - min(table[m][col] for m in grid)  # noqa: E731
         out["closer"]["paper_difference"] = spread(pa) - spread(pb)
     if not labels:

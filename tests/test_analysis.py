@@ -157,7 +157,7 @@ _AXES = {name: runner.parse_config_name(name) for name in runner.PAPER_GRID + ru
 
 
 def test_config_order_is_the_paper_grid():
-    assert analysis.CONFIG_ORDER[:6] == tuple(results.PAPER_TABLES["testA"])[:6]
+    assert analysis.CONFIG_ORDER[:6] == analysis.PAPER_CONFIGS == tuple(results.PAPER_TABLES["testA"])[:6]
     assert analysis.CONFIG_ORDER == tuple(results.config_label(a) for a in _AXES.values())
 
 
@@ -325,6 +325,11 @@ def test_best_run_protocols_and_protocol_differences():
     recs = [_synthetic_record("h-L1", 0, [4, 4, 3]), _synthetic_record("h-L2", 0, [2, 2, 3])]
     assert analysis.best_run(recs)["run_id"] == "h-L1-s0"
     assert analysis.best_run([]) is None
+    # an ablation that scores higher is not the best configuration, unless asked for
+    ablated = recs + [_synthetic_record("h-L3-nods", 0, [4, 4, 4])]
+    assert analysis.best_run(ablated)["run_id"] == "h-L1-s0"
+    assert analysis.best_run(ablated, among=analysis.CONFIG_ORDER)["run_id"] == "h-L3-nods-s0"
+    assert analysis.best_run(ablated[2:]) is None
     from glandseg.config import preset_config
 
     rec = {"preset": "workshop", "config": preset_config("workshop").to_dict(), "training": {"seconds": 5.0}}
