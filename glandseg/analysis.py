@@ -41,6 +41,7 @@ References
 from __future__ import annotations
 
 import math
+from itertools import combinations
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -75,6 +76,7 @@ __all__ = [
     "protocols",
     "results_table",
     "run_progress",
+    "seed_effects",
     "split_contrast",
 ]
 
@@ -993,6 +995,118 @@ def split_contrast(records, preset: str | None = None, *, metric: str = "f1", n_
             sb = np.max([boot_b[m] for m in labels], axis=0) - np.min([boot_b[m] for m in labels], axis=0)
             closer["difference"] = _interval(closer["spread_a"] - closer["spread_b"], sa - sb, level)
             closer["verdict"] = _verdict(closer["difference"], 1)
+    return out
+
+
+_EFFECTS = ("configuration", "seed", "residual")
+
+
+def _balanced_block(groups) -> tuple[list[str], list[int]]:
+    """The configurations and seeds of the largest complete block (most runs; then most seeds)."""
+    seed_sets = {label: {r["seed"] for r in recs} for label, recs in groups.items()}
+    all_seeds = sorted(set().union(*seed_sets.values())) if seed_sets else []
+    best: tuple[list[str], list[int]] = ([], [])
+    # Few seeds per study, so every subset of them can be tried.
+    for k in range(len(all_seeds), 1, -1):
+        for seeds in combinations(all_seeds, k):
+            labels = [label for label in groups if set(seeds) <= seed_sets[label]]
+            if len(labels) >= 2 and len(labels) * k > len(best[0]) * len(best[1]):
+                best = (labels, list(seeds))
+    return best
+
+
+def seed_effects(records, split: str = "testA", preset: str | None = None, metric: str = "f1") -> dict:
+    """How much of the spread between runs is the configuration's and how much the seed's.
+
+    A two-way analysis of variance without replication [1]_ of the pooled ``metric``: each run's
+    figure is modelled as ``x[c, s] = mu + a[c] + b[s] + e[c, s]`` (configuration ``c``, seed
+    ``s``), over the largest complete block of runs (the configurations that were all run with
+    the same two or more seeds). The seed chooses the validation images, the initial weights and
+    the training crops, the same way in every configuration, so a shared seed effect ``b``
+    moves all configurations together.
+
+    Parameters
+    ----------
+    records : list of dict
+        Results records (:func:`glandseg.results.load_records`).
+    split : {"testA", "testB"}
+    preset : str, optional
+        Use only this preset's records. When None, the records must share one preset.
+    metric : {"f1", "precision", "recall", "object_dice", "object_hausdorff"}
+        Runs whose pooled figure is not finite are left out.
+
+    Returns
+    -------
+    effects : dict
+        ``methods`` (configuration labels, :data:`CONFIG_ORDER` order) and ``seeds`` of the block;
+        ``values``, shape ``(len(methods), len(seeds))``; ``grand_mean``; ``config_means`` and
+        ``seed_means`` (dicts); for each of ``"configuration"``, ``"seed"`` and ``"residual"``
+        its sum of squares ``ss``, degrees of freedom ``df`` and ``share`` of the total sum of
+        squares; ``f`` and ``p`` (F statistic and its p-value against the residual) for
+        ``"configuration"`` and ``"seed"``; ``same_order``, how many configurations order every
+        pair of seeds strictly as the seed means do (0 when the seed means are all equal). Without a block of two configurations x two seeds,
+        ``methods`` and ``seeds`` are empty and the figures None.
+
+    References
+    ----------
+    .. [1] D. C. Montgomery, *Design and Analysis of Experiments*, 8th ed., Wiley (2013),
+           sec. 5.3.7 (one observation per cell).
+
+    Examples
+    --------
+    >>> def run(loss, seed, tps):   # tps[k]: glands found of 2 in test image k, no false positive
+    ...     rows = [{"tp": t, "fp": 0, "fn": 2 - t} for t in tps]
+    ...     return {"preset": "cpu", "seed": seed, "config": {"input": "hematoxylin", "loss": loss},
+    ...             "metrics": {"testA": {"pooled": {"f1": pooled_metric(rows, "f1")}, "per_image": rows}}}
+    >>> runs = [run("L1", 0, [1, 1]), run("L1", 1, [2, 1]), run("L2", 0, [1, 2]), run("L2", 1, [2, 2])]
+    >>> e = seed_effects(runs)
+    >>> e["seeds"], [round(float(v), 3) for v in e["values"].ravel()]
+    ([0, 1], [0.667, 0.857, 0.857, 1.0])
+    >>> round(e["share"]["seed"], 3), round(e["share"]["configuration"], 3), e["same_order"]
+    (0.495, 0.495, 2)
+    """
+    from scipy import stats
+
+    if metric not in _BOOTSTRAP_METRICS:
+        raise ValueError(f"metric must be one of {_BOOTSTRAP_METRICS}. Received: metric={metric!r}")
+    groups = {}
+    for label, recs in _groups(_select(records, split, preset)).items():
+        finite = {}
+        for r in recs:
+            value = r["metrics"][split].get("pooled", {}).get(metric)
+            if value is not None and np.isfinite(value) and r.get("seed") is not None:
+                finite.setdefault(int(r["seed"]), float(value))
+        if finite:
+            groups[label] = [{"seed": s, "value": v} for s, v in finite.items()]
+    order = {label: i for i, label in enumerate(CONFIG_ORDER)}
+    labels, seeds = _balanced_block(dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))))
+    out = {"split": split, "metric": metric, "methods": labels, "seeds": seeds, "values": None,
+           "grand_mean": None, "config_means": None, "seed_means": None, "same_order": None,
+           **{key: None for key in ("ss", "df", "share", "f", "p")}}
+    if not labels:
+        return out
+    x = np.array([[next(r["value"] for r in groups[label] if r["seed"] == s) for s in seeds] for label in labels])
+    grand = x.mean()
+    a, b = x.mean(axis=1) - grand, x.mean(axis=0) - grand
+    resid = x - grand - a[:, None] - b[None, :]
+    n_c, n_s = x.shape
+    ss = {"configuration": n_s * float(a @ a), "seed": n_c * float(b @ b), "residual": float(np.sum(resid**2))}
+    df = {"configuration": n_c - 1, "seed": n_s - 1, "residual": (n_c - 1) * (n_s - 1)}
+    total = float(np.sum((x - grand) ** 2))
+    out.update(values=x, grand_mean=float(grand), ss=ss, df=df,
+               config_means=dict(zip(labels, (grand + a).tolist())), seed_means=dict(zip(seeds, (grand + b).tolist())),
+               share={k: (ss[k] / total if total > 0 else math.nan) for k in _EFFECTS})
+    mean_res = ss["residual"] / df["residual"]
+    out["f"], out["p"] = {}, {}
+    for k in ("configuration", "seed"):
+        mean_sq = ss[k] / df[k]
+        f = mean_sq / mean_res if mean_res > 0 else (math.inf if mean_sq > 0 else math.nan)
+        out["f"][k] = float(f)
+        out["p"][k] = float(stats.f.sf(f, df[k], df["residual"])) if np.isfinite(f) else (0.0 if f == math.inf else math.nan)
+    order_b = np.sign(b[:, None] - b[None, :])
+    ordered = order_b != 0
+    out["same_order"] = int(ordered.any() and sum(
+        np.array_equal(np.sign(row[:, None] - row[None, :])[ordered], order_b[ordered]) for row in x))
     return out
 
 

@@ -208,6 +208,7 @@ __all__ += [
     "grade_bars",
     "training_curves",
     "difference_plot",
+    "seed_lines",
     "label_maps_figure",
     "object_table_view",
     "metrics_benchmark_table",
@@ -517,6 +518,64 @@ def difference_plot(claim_rows, ax=None):
     if ax.get_legend_handles_labels()[1]:
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
+
+def seed_lines(effects, *, axes=None, names=("Test A", "Test B")):
+    """Each configuration's pooled figure against the seed: one line per configuration.
+
+    Parameters
+    ----------
+    effects : dict or sequence of dict
+        From :func:`glandseg.analysis.seed_effects`, one per panel (e.g. Test A and Test B).
+    axes : matplotlib Axes or sequence of them, optional
+        One per entry of ``effects``.
+    names : sequence of str
+        Panel titles, in the order of ``effects``.
+
+    Returns
+    -------
+    axes : list of matplotlib Axes
+
+    Notes
+    -----
+    Lines that run parallel show a seed effect shared by every configuration; lines that cross
+    show the seed and the configuration interacting. The black dashed line is the mean over
+    configurations at each seed. A panel without a complete block of runs says so.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(effects, dict):
+        effects = [effects]
+    if axes is None:
+        _, axes = plt.subplots(1, len(effects), figsize=(4.2 * len(effects), 3.4), squeeze=False, constrained_layout=True)
+    axes = list(np.ravel(axes))
+    if len(axes) != len(effects):
+        raise ValueError(f"give one Axes per entry of effects ({len(effects)}); got {len(axes)}.")
+    for ax, e, name in zip(axes, effects, names):
+        metric = _METRIC_NAMES.get(e["metric"], e["metric"])
+        ax.set_title(f"{name}: pooled {metric}", fontsize=9)
+        if e["values"] is None:
+            ax.text(0.5, 0.5, "not run yet: no two configurations\nshare two seeds", ha="center", va="center",
+                    fontsize=8, color="0.4", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        xs = np.arange(len(e["seeds"]))
+        for label, row in zip(e["methods"], e["values"]):
+            ax.plot(xs, row, "o-", ms=4, lw=1.2, alpha=0.85, label=label)
+        ax.plot(xs, [e["seed_means"][s] for s in e["seeds"]], "--", color="black", lw=1.6, label="mean of the configurations")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"seed {s}" for s in e["seeds"]], fontsize=8)
+        ax.set_ylabel(metric + (" (lower is better)" if "hausdorff" in e["metric"] else ""), fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_xlim(-0.3, len(xs) - 0.7)
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        axes[-1].legend(handles.values(), handles.keys(), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return axes
 
 
 def label_maps_figure(seg, gt, ax=None):

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from glandseg import analysis, metrics, results, runner
@@ -451,6 +451,87 @@ def test_split_contrast_resamples_parts_independently():
     d = a["harder"][0]["difference"]
     assert d.low <= d.estimate <= d.high and d.low < d.high
     assert analysis.split_contrast([rec], n_boot=300, seed=4) == a
+
+
+def _valued(name, seed, testa, testb=0.5, metric="f1"):
+    """A record whose pooled ``metric`` is ``testa`` on Test A and ``testb`` on Test B."""
+    rec = _synthetic_record(name, seed, [4, 4])
+    rec["metrics"] = {split: {"pooled": {metric: value}, "per_image": []} for split, value in (("testA", testa), ("testB", testb))}
+    return rec
+
+
+def test_seed_effects_by_hand():
+    # configurations 0.1 apart per loss, seeds 0.1 apart, no interaction
+    values = {"h-L1": (0.1, 0.2), "h-L2": (0.3, 0.4), "h-L3": (0.5, 0.6)}
+    recs = [_valued(name, s, v[s]) for name, v in values.items() for s in (1, 0)]
+    e = analysis.seed_effects(recs)
+    assert e["methods"] == ["H + L1", "H + L2", "H + L3"] and e["seeds"] == [0, 1]
+    np.testing.assert_allclose(e["values"], [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    # grand mean 0.35; configuration means 0.15, 0.35, 0.55; seed means 0.3, 0.4
+    assert e["grand_mean"] == pytest.approx(0.35)
+    assert e["config_means"]["H + L3"] == pytest.approx(0.55) and e["seed_means"][0] == pytest.approx(0.3)
+    assert e["ss"]["configuration"] == pytest.approx(2 * (0.2**2 + 0 + 0.2**2))
+    assert e["ss"]["seed"] == pytest.approx(3 * (0.05**2 + 0.05**2))
+    assert e["ss"]["residual"] == pytest.approx(0, abs=1e-15)
+    assert e["df"] == {"configuration": 2, "seed": 1, "residual": 2}
+    assert e["share"]["seed"] == pytest.approx(0.015 / 0.175)
+    assert e["same_order"] == 3
+    # an interaction: seed 1 helps H + L3 less than the others (residual df 2)
+    recs[-2] = _valued("h-L3", 1, 0.5)  # seed 1 of h-L3 equals its seed 0: a tie is not the same order
+    e = analysis.seed_effects(recs)
+    assert e["same_order"] == 2
+    x = e["values"]
+    resid = x - x.mean(1, keepdims=True) - x.mean(0, keepdims=True) + x.mean()
+    ms_seed, ms_res = e["ss"]["seed"] / 1, float(np.sum(resid**2)) / 2
+    assert e["f"]["seed"] == pytest.approx(ms_seed / ms_res)
+    from scipy import stats
+
+    assert e["p"]["seed"] == pytest.approx(stats.f.sf(ms_seed / ms_res, 1, 2))
+
+
+def test_seed_effects_block_and_missing():
+    recs = ([_valued("h-L1", s, 0.7 + s / 100) for s in (0, 1, 2)] + [_valued("h-L2", s, 0.6) for s in (0, 1)]
+            + [_valued("h-L3", 0, 0.8)] + [_valued("h-usm-L1", s, 0.65 + s / 50) for s in (2, 0, 1)])
+    # 2 configurations x 3 seeds and 3 x 2 hold 6 runs each: the block with more seeds wins
+    e = analysis.seed_effects(recs)
+    assert e["methods"] == ["H + L1", "H + unsharp + L1"] and e["seeds"] == [0, 1, 2]
+    assert e["values"].shape == (2, 3) and e["values"][1, 2] == pytest.approx(0.69)
+    # a non-finite figure leaves its run out, and then 3 configurations x 2 seeds is the block
+    haus = [_valued(r["run_id"].rsplit("-s", 1)[0], r["seed"], r["metrics"]["testA"]["pooled"]["f1"], metric="object_hausdorff")
+            for r in recs]
+    haus[2]["metrics"]["testA"]["pooled"]["object_hausdorff"] = math.inf
+    e = analysis.seed_effects(haus, metric="object_hausdorff")
+    assert e["methods"] == ["H + L1", "H + L2", "H + unsharp + L1"] and e["seeds"] == [0, 1]
+    # no complete block of two configurations x two seeds
+    for few in ([], recs[:3], [recs[0], recs[3]]):
+        e = analysis.seed_effects(few)
+        assert e["methods"] == [] and e["values"] is None and e["share"] is None
+    # every Test B figure is 0.5: nothing to share out
+    flat = analysis.seed_effects(recs, "testB")
+    assert flat["ss"]["seed"] == 0 and flat["same_order"] == 0 and all(math.isnan(v) for v in [*flat["share"].values(), *flat["p"].values()])
+    with pytest.raises(ValueError, match="metric must be one of"):
+        analysis.seed_effects(recs, metric="accuracy")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 5), st.integers(2, 3), st.randoms(use_true_random=False))
+def test_seed_effects_matches_least_squares(n_c, n_s, rnd):
+    names = list(_AXES)[:n_c]
+    x = np.array([[rnd.uniform(0.4, 0.9) for _ in range(n_s)] for _ in range(n_c)])
+    recs = [_valued(name, s, x[i, s]) for i, name in enumerate(names) for s in range(n_s)]
+    total = float(np.sum((x - x.mean()) ** 2))
+    assume(total > 1e-9)
+    e = analysis.seed_effects(recs)
+    np.testing.assert_allclose(e["values"], x)
+    # the additive model fitted by least squares on dummy columns gives the residual sum of squares
+    design = np.hstack([np.kron(np.eye(n_c), np.ones((n_s, 1))), np.kron(np.ones((n_c, 1)), np.eye(n_s))])
+    coef, *_ = np.linalg.lstsq(design, x.ravel(), rcond=None)
+    rss = float(np.sum((x.ravel() - design @ coef) ** 2))
+    assert e["ss"]["residual"] == pytest.approx(rss, abs=1e-12)
+    assert sum(e["ss"].values()) == pytest.approx(total, abs=1e-12)
+    assert sum(e["share"].values()) == pytest.approx(1.0)
+    assert sum(e["df"].values()) == n_c * n_s - 1
+    assert 0 <= e["same_order"] <= n_c
 
 
 def test_against_others_places_the_paper_methods_around_our_interval():

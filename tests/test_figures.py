@@ -470,3 +470,25 @@ def test_error_bars_stack_shares_and_counts():
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["found", "merged", "partly found", "missed"]
     empty = figures.error_bars([{"method": "x", "n_gt": None}])
     assert empty[0].texts[0].get_text() == "not run yet"
+
+
+def test_seed_lines_draws_each_configuration_and_the_seed_mean():
+    from glandseg import analysis
+
+    def rec(loss, seed, f1):
+        return {"preset": "cpu", "seed": seed, "config": {"input": "hematoxylin", "loss": loss},
+                "metrics": {"testA": {"pooled": {"f1": f1}, "per_image": []}}}
+
+    runs = [rec("L1", 0, 0.70), rec("L1", 1, 0.80), rec("L2", 0, 0.60), rec("L2", 1, 0.74), rec("L3", 0, 0.9)]
+    full, empty = analysis.seed_effects(runs), analysis.seed_effects(runs[:1])
+    left, right = figures.seed_lines([full, empty])
+    lines = {line.get_label(): line.get_ydata() for line in left.get_lines()}
+    assert list(lines) == ["H + L1", "H + L2", "mean of the configurations"]  # H + L3 has one seed: left out
+    np.testing.assert_allclose(lines["H + L2"], [0.60, 0.74])
+    np.testing.assert_allclose(lines["mean of the configurations"], [0.65, 0.77])
+    assert [t.get_text() for t in left.get_xticklabels()] == ["seed 0", "seed 1"]
+    assert left.get_title() == "Test A: pooled F1" and right.get_lines() == []
+    assert right.texts[0].get_text().startswith("not run yet")
+    with pytest.raises(ValueError, match="one Axes per entry"):
+        figures.seed_lines([full, empty], axes=[left])
+    plt.close("all")
