@@ -25,7 +25,7 @@ import numpy as np
 from glandseg import data, results
 from glandseg.config import ExperimentConfig
 
-__all__ = ["TEST_SPLITS", "run_id", "run_experiment", "load_samples"]
+__all__ = ["TEST_SPLITS", "run_id", "run_experiment", "load_samples", "probabilities"]
 
 TEST_SPLITS = ("testA", "testB")
 
@@ -120,13 +120,49 @@ def _read_label_png(path: Path) -> np.ndarray:
         return np.asarray(im).astype(np.int32)
 
 
+def probabilities(model, config: ExperimentConfig, split: str, samples, cache_dir, root=None, names=None) -> np.ndarray:
+    """The network's gland probability maps of a split's images, as a run predicts them.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A trained model (:func:`glandseg.train.load_trained`).
+    config : ExperimentConfig
+        The run's configuration (pre-processing and batch size).
+    split : str
+        ``"train"``, ``"testA"`` or ``"testB"``.
+    samples : list of glandseg.data.Sample
+        The split's images (:func:`load_samples`); used as the images themselves only for
+        synthetic data, GlaS inputs come from the pre-processing cache.
+    cache_dir, root : path
+        Pre-processing cache and GlaS folder (:func:`glandseg.preprocessing.prepare`).
+    names : sequence of str, optional
+        Predict only these images of the split, in this order (default: all, in split order).
+
+    Returns
+    -------
+    probs : (N, height, width, 1) ndarray of float
+        At the network's input size.
+    """
+    from glandseg import predict, preprocessing
+
+    prepared = preprocessing.prepare(split, config.preprocess, cache_dir, root=root, samples=samples if config.data == "synthetic" else None)
+    x = prepared["x"]
+    if names is not None:
+        index = {n: i for i, n in enumerate(prepared["names"])}
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise ValueError(f"images not in split {split!r}: {', '.join(missing)}")
+        x = x[[index[n] for n in names]]
+    return predict.predict_proba(model, x, batch_size=config.train.batch_size // 2 or 1)
+
+
 def _predict_split(model, config, split, samples, out_dir, cache_dir, root):
-    from glandseg import postprocess, predict, preprocessing
+    from glandseg import postprocess
 
     pred_dir = out_dir / "pred"
     pred_dir.mkdir(exist_ok=True)
-    prepared = preprocessing.prepare(split, config.preprocess, cache_dir, root=root, samples=samples if config.data == "synthetic" else None)
-    probs = predict.predict_proba(model, prepared["x"], batch_size=config.train.batch_size // 2 or 1)
+    probs = probabilities(model, config, split, samples, cache_dir, root)
     for sample, prob in zip(samples, probs):
         seg = postprocess.to_instances(prob, sample.labels.shape, config.postprocess)
         _save_label_png(prediction_path(out_dir, sample.name), seg)
