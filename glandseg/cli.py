@@ -255,6 +255,34 @@ def _cmd_ceiling(args) -> int:
     return 0
 
 
+def _cmd_sensitivity(args) -> int:
+    _set_backend(args.backend)
+    import json
+
+    from tqdm.auto import tqdm
+
+    from glandseg import sensitivity
+
+    grid = sensitivity.SweepGrid(tuple(args.opening), tuple(args.min_size))
+    folder = Path(args.results) / args.preset
+    runs = [folder / r for r in args.runs] if args.runs else sorted(p.parent for p in folder.glob("*/record.json"))
+    missing = [str(r) for r in runs if not (r / "record.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"no finished run in {', '.join(missing)} (record.json missing)")
+    if not runs:
+        raise FileNotFoundError(f"no finished run under {folder}: run `glandseg grid --preset {args.preset}` first")
+    for run_dir in tqdm(runs, desc="sweeping runs", unit="run"):
+        path = sensitivity.write_sweep(run_dir, root=args.data, grid=grid, overwrite=args.overwrite)
+        rec = json.loads(path.read_text())
+        own, chosen = rec["chosen"]["own"], rec["chosen"]["by_val"]
+        row = rec["scores"]["val"][chosen]
+        parts = [f"{split} F1 {rec['scores'][split][own]['f1']:.3f} -> {rec['scores'][split][chosen]['f1']:.3f}"
+                 for split in ("testA", "testB")]
+        tqdm.write(f"{run_dir.name}: validation chose opening {row['opening_radius_px']} px, smallest object "
+                   f"{row['min_size_px']} px; {'; '.join(parts)}  ({path})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glandseg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +342,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, metavar="DIR", help="GlaS data folder (default: GLANDSEG_DATA or user data dir)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.set_defaults(func=_cmd_ceiling)
+
+    from glandseg.sensitivity import SweepGrid  # no Keras import: the backend can still be chosen
+
+    sweep_defaults = SweepGrid()
+    p = sub.add_parser(
+        "sensitivity",
+        help="sweep the post-processing sizes the paper leaves open on finished runs (RUN/postprocess_sweep.json)",
+        description="Predict each finished run's probability maps once and score them under every opening radius "
+        "and smallest object size of a grid, on Test A, Test B and the run's validation images; the validation "
+        "images choose a setting. Runs that have a sweep are skipped.",
+    )
+    p.add_argument("preset", choices=("paper", "cpu", "workshop", "smoke"), metavar="PRESET", help="paper, cpu, workshop or smoke")
+    p.add_argument("--runs", nargs="+", default=None, metavar="RUN", help="run folders of the preset (default: every finished run)")
+    p.add_argument("--opening", nargs="+", type=int, default=list(sweep_defaults.opening_radius_px), metavar="PX",
+                   help=f"opening radii in original pixels (default: {' '.join(map(str, sweep_defaults.opening_radius_px))})")
+    p.add_argument("--min-size", nargs="+", type=int, default=list(sweep_defaults.min_size_px), metavar="PX",
+                   help=f"smallest object sizes in original pixels (default: {' '.join(map(str, sweep_defaults.min_size_px))})")
+    p.add_argument("--overwrite", action="store_true", help="sweep runs again that already have a sweep")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR", help="GlaS data folder (default: GLANDSEG_DATA or user data dir)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.set_defaults(func=_cmd_sensitivity)
 
     return parser
 

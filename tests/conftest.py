@@ -34,3 +34,19 @@ def glas_root() -> Path:
     if GLAS_ROOT is None:
         pytest.skip("GlaS data not found (set GLANDSEG_DATA or put it in ../shared/data/glas)")
     return GLAS_ROOT
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """A finished run of the smoke preset (synthetic data, one epoch): config, folder, record.
+
+    Shared by the tests of the runner and of what reads finished runs; a test that changes the
+    folder works on a copy.
+    """
+    from glandseg import runner
+    from glandseg.config import preset_config
+
+    out = tmp_path_factory.mktemp("results") / "smoke" / "h-L3-s0"
+    config = preset_config("smoke", seed=0)
+    record = runner.run_experiment(config, out, verbose=0)
+    return config, out, record

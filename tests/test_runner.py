@@ -10,14 +10,6 @@ from glandseg import runner
 from glandseg.config import preset_config
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results") / "smoke" / "run"
-    config = preset_config("smoke", seed=0)
-    record = runner.run_experiment(config, out, verbose=0)
-    return config, out, record
-
-
 def test_record_has_the_documented_fields(smoke_run):
     config, out, record = smoke_run
     assert set(record) >= {"run_id", "preset", "seed", "config", "metrics", "training", "provenance"}
