@@ -209,6 +209,7 @@ __all__ += [
     "training_curves",
     "difference_plot",
     "seed_lines",
+    "sweep_heatmaps",
     "label_maps_figure",
     "object_table_view",
     "metrics_benchmark_table",
@@ -575,6 +576,63 @@ def seed_lines(effects, *, axes=None, names=("Test A", "Test B")):
             handles.setdefault(label, handle)
     if handles:
         axes[-1].legend(handles.values(), handles.keys(), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return axes
+
+
+def sweep_heatmaps(grids, *, names=("Test A", "Test B"), axes=None, metric_name="F1"):
+    """Mean pooled figure of the runs at each post-processing setting, one panel per test part.
+
+    Parameters
+    ----------
+    grids : dict or sequence of dict
+        From :func:`glandseg.sensitivity.mean_grid`, one per panel.
+    names : sequence of str
+        Panel titles, in the order of ``grids``.
+    axes : matplotlib Axes or sequence of them, optional
+        One per entry of ``grids``.
+    metric_name : str
+        What the values are, for the colour bar.
+
+    Returns
+    -------
+    axes : list of matplotlib Axes
+
+    Notes
+    -----
+    Rows are opening radii, columns smallest object sizes (pixels of the original image); each
+    cell is written out. The runs' own setting, when they share one, has a black frame. A
+    setting that not every run holds is left blank.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if isinstance(grids, dict):
+        grids = [grids]
+    if axes is None:
+        _, axes = plt.subplots(1, len(grids), figsize=(4.3 * len(grids), 3.3), squeeze=False, constrained_layout=True)
+    axes = list(np.ravel(axes))
+    if len(axes) != len(grids):
+        raise ValueError(f"give one Axes per entry of grids ({len(grids)}); got {len(axes)}.")
+    for ax, g, name in zip(axes, grids, names):
+        values = np.asarray(g["values"], float)
+        image = ax.imshow(values, cmap="viridis", aspect="auto", origin="lower")
+        finite = values[np.isfinite(values)]
+        middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7.5, color="black" if v > middle else "white")
+        if g.get("own") is not None:
+            i, j = g["opening_radius_px"].index(g["own"][0]), g["min_size_px"].index(g["own"][1])
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2))
+        ax.set_xticks(range(len(g["min_size_px"])))
+        ax.set_xticklabels(g["min_size_px"], fontsize=8)
+        ax.set_yticks(range(len(g["opening_radius_px"])))
+        ax.set_yticklabels(g["opening_radius_px"], fontsize=8)
+        ax.set_xlabel("smallest object kept (px)", fontsize=8)
+        ax.set_ylabel("opening radius (px)", fontsize=8)
+        runs = g.get("n_runs")
+        ax.set_title(f"{name}: mean pooled {metric_name}" + (f" of {runs} runs" if runs else ""), fontsize=9)
+        ax.figure.colorbar(image, ax=ax, shrink=0.85).ax.tick_params(labelsize=7)
     return axes
 
 

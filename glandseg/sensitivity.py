@@ -32,7 +32,7 @@ from glandseg import metrics, postprocess, results, runner
 from glandseg.config import ExperimentConfig, PostprocessConfig
 
 __all__ = ["SweepGrid", "SPLITS", "settings", "score_settings", "choose", "sweep_run", "write_sweep", "load_sweeps",
-           "mean_grid"]
+           "mean_grid", "choice_rows"]
 
 #: Validation images of the run first (the choice is made on them), then the test parts.
 SPLITS = ("val", "testA", "testB")
@@ -217,6 +217,8 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     setting_list = settings(grid, config.postprocess)
     own = {"opening_radius_px": config.postprocess.opening_radius_px, "min_size_px": config.postprocess.min_size_px}
     started = results._utc_now()
+    # Credit the code that runs, as the runner does: a commit made during the sweep is not it.
+    code_state = {k: v for k, v in results.provenance().items() if k in ("git_commit", "dirty", "dirty_files")}
     cache_dir = Path(cache_dir) if cache_dir is not None else run_dir.parent.parent / ".cache"
     samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS)}
     model = train.load_trained(config, run_dir)
@@ -244,7 +246,7 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
         "val_names": list(val_names),
         "scores": scores,
         "chosen": {"by_val": choose(scores["val"], own, metric), "own": own_index},
-        "provenance": results.provenance(started),
+        "provenance": {**results.provenance(started), **code_state},
     }
 
 
@@ -320,3 +322,36 @@ def mean_grid(sweeps, split: str, metric: str = "f1") -> dict:
         "own_value": float(np.mean([r[s["chosen"]["own"]][metric] for r, s in zip(rows, sweeps)])),
         "chosen_value": float(np.mean([r[s["chosen"]["by_val"]][metric] for r, s in zip(rows, sweeps)])),
     }
+
+
+def choice_rows(sweeps, metric: str = "f1") -> list[dict]:
+    """Each run's own setting beside the one its validation images chose.
+
+    Parameters
+    ----------
+    sweeps : list of dict
+        Sweep records (:func:`load_sweeps`).
+    metric : str
+        One of :data:`SCORE_KEYS`.
+
+    Returns
+    -------
+    rows : list of dict
+        One per sweep, in order: ``run_id``, ``method`` (the configuration's label),
+        ``opening_radius_px`` and ``min_size_px`` of the chosen setting, and for each split of
+        :data:`SPLITS` ``<split>_own`` and ``<split>_chosen``, its ``metric`` at the run's own
+        setting and at the chosen one.
+    """
+    if metric not in SCORE_KEYS:
+        raise ValueError(f"metric must be one of {SCORE_KEYS}. Received: {metric!r}")
+    rows = []
+    for sweep in sweeps:
+        own, chosen = sweep["chosen"]["own"], sweep["chosen"]["by_val"]
+        setting = sweep["scores"]["val"][chosen]
+        row = {"run_id": sweep["run_id"], "method": results.config_label(sweep["config"]),
+               "opening_radius_px": setting["opening_radius_px"], "min_size_px": setting["min_size_px"]}
+        for split in SPLITS:
+            row[f"{split}_own"] = sweep["scores"][split][own][metric]
+            row[f"{split}_chosen"] = sweep["scores"][split][chosen][metric]
+        rows.append(row)
+    return rows

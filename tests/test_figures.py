@@ -492,3 +492,19 @@ def test_seed_lines_draws_each_configuration_and_the_seed_mean():
     with pytest.raises(ValueError, match="one Axes per entry"):
         figures.seed_lines([full, empty], axes=[left])
     plt.close("all")
+
+
+def test_sweep_heatmaps_write_each_cell_and_frame_the_own_setting():
+    grid = {"opening_radius_px": [0, 4], "min_size_px": [200, 1000, 2000], "n_runs": 2, "own": (0, 1000),
+            "values": np.array([[0.70, 0.76, 0.77], [0.72, np.nan, 0.78]])}
+    (ax,) = figures.sweep_heatmaps(grid, names=["Test A"])
+    assert sorted(t.get_text() for t in ax.texts) == ["0.700", "0.720", "0.760", "0.770", "0.780"]  # NaN left blank
+    (frame,) = [p for p in ax.patches if not p.get_fill()]
+    assert frame.get_xy() == (0.5, -0.5)  # column 1 (1000 px), row 0 (no opening)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["200", "1000", "2000"]
+    assert ax.get_title() == "Test A: mean pooled F1 of 2 runs"
+    (unframed,) = figures.sweep_heatmaps({**grid, "own": None})
+    assert [p for p in unframed.patches if not p.get_fill()] == []
+    with pytest.raises(ValueError, match="one Axes per entry"):
+        figures.sweep_heatmaps([grid, grid], axes=[ax])
+    plt.close("all")

@@ -138,6 +138,26 @@ def test_write_sweep_skips_a_swept_run_and_checks_the_folder(swept, tmp_path):
         sensitivity.sweep_run(no_val)
 
 
+def test_sweep_credits_the_code_state_at_the_start(swept, tmp_path, monkeypatch):
+    # a commit made while a sweep is going must not be credited with its result
+    from glandseg import results
+
+    run, _, _, _ = swept
+    copy = tmp_path / "smoke" / run.name
+    shutil.copytree(run, copy)
+    real = results.provenance
+    states = iter([("a" * 40, False, []), ("b" * 40, True, ["glandseg/x.py"])])
+
+    def fake(started_utc=None):
+        commit, dirty, files = next(states)
+        return {**real(started_utc), "git_commit": commit, "dirty": dirty, "dirty_files": files}
+
+    monkeypatch.setattr(results, "provenance", fake)
+    prov = sensitivity.sweep_run(copy, grid=sensitivity.SweepGrid((0,), (20,)))["provenance"]
+    assert (prov["git_commit"], prov["dirty"], prov["dirty_files"]) == ("a" * 40, False, [])
+    assert prov["finished_utc"].endswith("Z")
+
+
 def _sweep(own, chosen, f1s):
     """A sweep record over openings (0, 4) x sizes (200, 1000) with these Test A F1 values."""
     rows = [{"opening_radius_px": r, "min_size_px": m, "f1": f} for (r, m), f in zip([(0, 200), (0, 1000), (4, 200), (4, 1000)], f1s)]
@@ -162,6 +182,21 @@ def test_mean_grid_averages_runs_setting_by_setting():
             sensitivity.mean_grid(sweeps, **kwargs)
     with pytest.raises(ValueError, match="no sweep records"):
         sensitivity.mean_grid([], "testA")
+
+
+def test_choice_rows_put_the_chosen_setting_beside_the_own(swept):
+    _, record, _, sweep = swept
+    (row,) = sensitivity.choice_rows([sweep])
+    chosen = sweep["scores"]["val"][sweep["chosen"]["by_val"]]
+    assert row["run_id"] == record["run_id"] and row["method"] == "H + L3"
+    assert (row["opening_radius_px"], row["min_size_px"]) == (chosen["opening_radius_px"], chosen["min_size_px"])
+    assert row["testA_own"] == record["metrics"]["testA"]["pooled"]["f1"]
+    assert row["testB_chosen"] == sweep["scores"]["testB"][sweep["chosen"]["by_val"]]["f1"]
+    assert row["val_chosen"] == chosen["f1"] >= row["val_own"]
+    (fp,) = sensitivity.choice_rows([sweep], metric="fp")
+    assert fp["testA_own"] == record["metrics"]["testA"]["pooled"]["fp"]
+    with pytest.raises(ValueError, match="metric must be one of"):
+        sensitivity.choice_rows([sweep], metric="dice")
 
 
 def test_cli_sweeps_finished_runs_and_names_what_is_missing(smoke_run, tmp_path, capsys):
