@@ -631,7 +631,8 @@ def sweep_heatmaps(grids, *, names=("Test A", "Test B"), axes=None, metric_name=
         ax.set_xlabel("smallest object kept (px)", fontsize=8)
         ax.set_ylabel("opening radius (px)", fontsize=8)
         runs = g.get("n_runs")
-        ax.set_title(f"{name}: mean pooled {metric_name}" + (f" of {runs} runs" if runs else ""), fontsize=9)
+        ax.set_title(f"{name}: mean pooled {metric_name}" + (f" of {runs} run{'s' if runs != 1 else ''}" if runs else ""),
+                     fontsize=9)
         ax.figure.colorbar(image, ax=ax, shrink=0.85).ax.tick_params(labelsize=7)
     return axes
 

@@ -206,6 +206,8 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
 
     run_dir = Path(run_dir)
     grid = SweepGrid() if grid is None else grid
+    if metric not in SCORE_KEYS[:3]:
+        raise ValueError(f"metric must be one of {SCORE_KEYS[:3]}. Received: metric={metric!r}")
     config = _run_config(run_dir)
     for name in ("record.json", "training.json"):
         if not (run_dir / name).is_file():

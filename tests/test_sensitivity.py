@@ -125,6 +125,8 @@ def test_write_sweep_skips_a_swept_run_and_checks_the_folder(swept, tmp_path):
     assert sensitivity.load_sweeps(run.parent.parent, "cpu") == []
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         sensitivity.sweep_run(tmp_path)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        sensitivity.sweep_run(run, metric="tp")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     shutil.copy(run / "config.json", unfinished / "config.json")
