@@ -520,6 +520,19 @@ def difference_plot(claim_rows, ax=None):
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
+def _panels(items, axes, name, size):
+    """One dict or a list of them, and one Axes per item (a new row of panels of ``size`` inches)."""
+    import matplotlib.pyplot as plt
+
+    items = [items] if isinstance(items, dict) else list(items)
+    if axes is None:
+        _, axes = plt.subplots(1, len(items), figsize=(size[0] * len(items), size[1]), squeeze=False, constrained_layout=True)
+    axes = list(np.ravel(axes))
+    if len(axes) != len(items):
+        raise ValueError(f"give one Axes per entry of {name} ({len(items)}); got {len(axes)}.")
+    return items, axes
+
+
 def seed_lines(effects, *, axes=None, names=("Test A", "Test B")):
     """Each configuration's pooled figure against the seed: one line per configuration.
 
@@ -542,15 +555,7 @@ def seed_lines(effects, *, axes=None, names=("Test A", "Test B")):
     show the seed and the configuration interacting. The black dashed line is the mean over
     configurations at each seed. A panel without a complete block of runs says so.
     """
-    import matplotlib.pyplot as plt
-
-    if isinstance(effects, dict):
-        effects = [effects]
-    if axes is None:
-        _, axes = plt.subplots(1, len(effects), figsize=(4.2 * len(effects), 3.4), squeeze=False, constrained_layout=True)
-    axes = list(np.ravel(axes))
-    if len(axes) != len(effects):
-        raise ValueError(f"give one Axes per entry of effects ({len(effects)}); got {len(axes)}.")
+    effects, axes = _panels(effects, axes, "effects", (4.2, 3.4))
     for ax, e, name in zip(axes, effects, names):
         metric = _METRIC_NAMES.get(e["metric"], e["metric"])
         ax.set_title(f"{name}: pooled {metric}", fontsize=9)
@@ -603,16 +608,9 @@ def sweep_heatmaps(grids, *, names=("Test A", "Test B"), axes=None, metric_name=
     cell is written out. The runs' own setting, when they share one, has a black frame. A
     setting that not every run holds is left blank.
     """
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    if isinstance(grids, dict):
-        grids = [grids]
-    if axes is None:
-        _, axes = plt.subplots(1, len(grids), figsize=(4.3 * len(grids), 3.3), squeeze=False, constrained_layout=True)
-    axes = list(np.ravel(axes))
-    if len(axes) != len(grids):
-        raise ValueError(f"give one Axes per entry of grids ({len(grids)}); got {len(axes)}.")
+    grids, axes = _panels(grids, axes, "grids", (4.3, 3.3))
     for ax, g, name in zip(axes, grids, names):
         values = np.asarray(g["values"], float)
         image = ax.imshow(values, cmap="viridis", aspect="auto", origin="lower")

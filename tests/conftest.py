@@ -50,3 +50,21 @@ def smoke_run(tmp_path_factory):
     config = preset_config("smoke", seed=0)
     record = runner.run_experiment(config, out, verbose=0)
     return config, out, record
+
+
+@pytest.fixture
+def moving_code_state(monkeypatch):
+    """``results.provenance`` reports commit ``"a" * 40`` (clean) first, then ``"b" * 40`` (dirty).
+
+    For tests that a result credits the code state at its start, not one committed meanwhile.
+    """
+    from glandseg import results
+
+    real = results.provenance
+    states = iter([("a" * 40, False, []), ("b" * 40, True, ["glandseg/x.py"])])
+
+    def fake(started_utc=None):
+        commit, dirty, files = next(states)
+        return {**real(started_utc), "git_commit": commit, "dirty": dirty, "dirty_files": files}
+
+    monkeypatch.setattr(results, "provenance", fake)

@@ -74,24 +74,14 @@ def test_deleted_predictions_are_redone_without_training(smoke_run, tmp_path):
         assert redone["metrics"][split]["pooled"] == record["metrics"][split]["pooled"]
 
 
-def test_record_credits_the_code_state_at_the_start(smoke_run, tmp_path, monkeypatch):
+def test_record_credits_the_code_state_at_the_start(smoke_run, tmp_path, moving_code_state):
     # a commit made while a run is going must not be credited with its result
     import shutil
-
-    from glandseg import results
 
     config, out, _ = smoke_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     (copy / "record.json").unlink()
-    real = results.provenance
-    states = iter([("a" * 40, False, []), ("b" * 40, True, ["glandseg/x.py"])])
-
-    def fake(started_utc=None):
-        commit, dirty, files = next(states)
-        return {**real(started_utc), "git_commit": commit, "dirty": dirty, "dirty_files": files}
-
-    monkeypatch.setattr(results, "provenance", fake)
     prov = runner.run_experiment(config, copy, verbose=0)["provenance"]
     assert (prov["git_commit"], prov["dirty"], prov["dirty_files"]) == ("a" * 40, False, [])
     assert prov["finished_utc"].endswith("Z") and len(prov["load_avg"]) == 3

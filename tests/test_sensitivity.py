@@ -140,21 +140,11 @@ def test_write_sweep_skips_a_swept_run_and_checks_the_folder(swept, tmp_path):
         sensitivity.sweep_run(no_val)
 
 
-def test_sweep_credits_the_code_state_at_the_start(swept, tmp_path, monkeypatch):
+def test_sweep_credits_the_code_state_at_the_start(swept, tmp_path, moving_code_state):
     # a commit made while a sweep is going must not be credited with its result
-    from glandseg import results
-
     run, _, _, _ = swept
     copy = tmp_path / "smoke" / run.name
     shutil.copytree(run, copy)
-    real = results.provenance
-    states = iter([("a" * 40, False, []), ("b" * 40, True, ["glandseg/x.py"])])
-
-    def fake(started_utc=None):
-        commit, dirty, files = next(states)
-        return {**real(started_utc), "git_commit": commit, "dirty": dirty, "dirty_files": files}
-
-    monkeypatch.setattr(results, "provenance", fake)
     prov = sensitivity.sweep_run(copy, grid=sensitivity.SweepGrid((0,), (20,)))["provenance"]
     assert (prov["git_commit"], prov["dirty"], prov["dirty_files"]) == ("a" * 40, False, [])
     assert prov["finished_utc"].endswith("Z")
