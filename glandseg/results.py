@@ -9,6 +9,7 @@ are committed; the book reads them only through this module, so no number is typ
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ import numpy as np
 __all__ = [
     "PAPER_TABLES",
     "METRICS",
+    "code_state",
     "provenance",
     "write_json_atomic",
     "cpu_model",
@@ -95,20 +97,46 @@ def _device(backend: str | None) -> str:
     return desc
 
 
-def provenance(started_utc: str | None = None) -> dict:
-    """Where and how a result was made: git commit, dirty flag, versions, backend, device, time.
+def code_state() -> dict:
+    """The package's code state as this process runs it: git commit, dirty flag, changed files.
 
-    ``dirty`` is True when the code that makes results (the package, the notebooks and
-    ``pyproject.toml``) differs from the commit; ``dirty_files`` names those files. Changes to
-    the book or the tests do not make a result dirty. ``load_avg`` is the machine's 1, 5 and
-    15 minute load average at the end: on a shared machine it tells how far timings are from
-    an idle one (a 2-core machine training alone shows about 2).
+    Taken at the first call in a process and kept: the modules a process runs are the ones it
+    imported, so a commit made while a long process works (a grid, a sweep) is not credited with
+    its results. ``dirty`` is True when the code that makes results (the package, the notebooks
+    and ``pyproject.toml``) differs from the commit; ``dirty_files`` names those files. Changes
+    to the book or the tests do not make a result dirty. Outside a git checkout the commit and
+    the flag are None.
     """
+    state = _code_state_once()
+    return {**state, "dirty_files": list(state["dirty_files"])}
+
+
+@functools.cache
+def _code_state_once() -> dict:
+    return _read_code_state()
+
+
+def _read_code_state() -> dict:
     here = Path(__file__).resolve().parent
     commit = _git("rev-parse", "HEAD", cwd=here)
     status = _git(
         "status", "--porcelain", "--untracked-files=no", "--", "glandseg", "notebooks", "pyproject.toml", cwd=here.parent
     )
+    return {
+        "git_commit": commit,
+        "dirty": bool(status) if status is not None else None,
+        "dirty_files": sorted(line.split(maxsplit=1)[1] for line in status.splitlines()) if status else [],
+    }
+
+
+def provenance(started_utc: str | None = None) -> dict:
+    """Where and how a result was made: git commit, dirty flag, versions, backend, device, time.
+
+    The commit, ``dirty`` and ``dirty_files`` are :func:`code_state`'s: the code this process
+    loaded, whenever the result is written. ``load_avg`` is the machine's 1, 5 and 15 minute
+    load average at the end: on a shared machine it tells how far timings are from an idle one
+    (a 2-core machine training alone shows about 2).
+    """
     versions = {}
     for name in _PACKAGES:
         try:
@@ -120,9 +148,7 @@ def provenance(started_utc: str | None = None) -> dict:
     if "keras" in sys.modules:
         backend = sys.modules["keras"].backend.backend()
     return {
-        "git_commit": commit,
-        "dirty": bool(status) if status is not None else None,
-        "dirty_files": sorted(line.split(maxsplit=1)[1] for line in status.splitlines()) if status else [],
+        **code_state(),
         "versions": versions,
         "backend": backend,
         "device": _device(backend),

@@ -274,9 +274,9 @@ def run_experiment(
     # Load (and validate) every split before training, so bad data fails in seconds.
     samples = {split: load_samples(config, split, root) for split in ("train", *TEST_SPLITS)}
     started = results._utc_now()
-    # The code state that runs is the one at the start: a commit made while a run trains must
-    # not be credited with its result (a resumed run records the resuming invocation's state).
-    code_state = {k: v for k, v in results.provenance().items() if k in ("git_commit", "dirty", "dirty_files")}
+    # Fix the code state now, before the long work: the record's provenance credits this one,
+    # not a commit made meanwhile (a resumed run records the resuming process's state).
+    results.code_state()
 
     model = None
     training_path = out_dir / "training.json"
@@ -325,7 +325,7 @@ def run_experiment(
         },
         "metrics": metrics,
         "training": training,
-        "provenance": {**results.provenance(started_utc=training.get("started_utc", started)), **code_state},
+        "provenance": results.provenance(started_utc=training.get("started_utc", started)),
     }
     results.write_json_atomic(record_path, record)
     return record

@@ -219,8 +219,9 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     setting_list = settings(grid, config.postprocess)
     own = {"opening_radius_px": config.postprocess.opening_radius_px, "min_size_px": config.postprocess.min_size_px}
     started = results._utc_now()
-    # Credit the code that runs, as the runner does: a commit made during the sweep is not it.
-    code_state = {k: v for k, v in results.provenance().items() if k in ("git_commit", "dirty", "dirty_files")}
+    # Fix the code state now, before the long work: the record's provenance credits this one,
+    # not a commit made meanwhile (a resumed run records the resuming process's state).
+    results.code_state()
     cache_dir = Path(cache_dir) if cache_dir is not None else run_dir.parent.parent / ".cache"
     samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS)}
     model = train.load_trained(config, run_dir)
@@ -248,7 +249,7 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
         "val_names": list(val_names),
         "scores": scores,
         "chosen": {"by_val": choose(scores["val"], own, metric), "own": own_index},
-        "provenance": {**results.provenance(started), **code_state},
+        "provenance": results.provenance(started),
     }
 
 

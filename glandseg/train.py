@@ -454,12 +454,14 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
     if jit_compile != "auto":
         model.jit_compile = jit_compile
     used_jit = bool(model.jit_compile)
+    # Without its checkpoint (a clone gets no weights) a folder's curve and state belong to
+    # weights that are gone: the run starts again, and so does its history.
     start_epoch = 0
-    history = _read_history(out_dir / HISTORY)
+    history = []
     best = math.inf
     if (out_dir / CHECKPOINT).exists():
         start_epoch = _load_checkpoint(model, out_dir / CHECKPOINT)
-        history = [row for row in history if row["epoch"] <= start_epoch]
+        history = [row for row in _read_history(out_dir / HISTORY) if row["epoch"] <= start_epoch]
         state = json.loads((out_dir / STATE).read_text()) if (out_dir / STATE).exists() else {}
         best = state.get("best", math.inf)
         train_ds.set_epoch(start_epoch)

@@ -54,17 +54,29 @@ def smoke_run(tmp_path_factory):
 
 @pytest.fixture
 def moving_code_state(monkeypatch):
-    """``results.provenance`` reports commit ``"a" * 40`` (clean) first, then ``"b" * 40`` (dirty).
+    """The code state reads commit ``"a" * 40`` (clean) until a commit is made, then ``"b" * 40``.
 
-    For tests that a result credits the code state at its start, not one committed meanwhile.
+    Returns ``commit_during(owner, name)``, after which a call of ``owner.name`` makes that
+    commit: for tests that a result credits the code state at its start, not one committed while
+    it works.
     """
     from glandseg import results
 
-    real = results.provenance
-    states = iter([("a" * 40, False, []), ("b" * 40, True, ["glandseg/x.py"])])
+    head = {"state": {"git_commit": "a" * 40, "dirty": False, "dirty_files": []}}
 
-    def fake(started_utc=None):
-        commit, dirty, files = next(states)
-        return {**real(started_utc), "git_commit": commit, "dirty": dirty, "dirty_files": files}
+    def commit():
+        head["state"] = {"git_commit": "b" * 40, "dirty": True, "dirty_files": ["glandseg/x.py"]}
 
-    monkeypatch.setattr(results, "provenance", fake)
+    def commit_during(owner, name):
+        real = getattr(owner, name)
+
+        def wrapped(*args, **kwargs):
+            commit()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapped)
+
+    monkeypatch.setattr(results, "_read_code_state", lambda: dict(head["state"]))
+    results._code_state_once.cache_clear()
+    yield commit_during
+    results._code_state_once.cache_clear()  # the next test reads the real checkout again

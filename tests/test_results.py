@@ -72,6 +72,19 @@ def test_provenance_names_the_commit():
     assert prov["finished_utc"].endswith("Z")
 
 
+def test_code_state_is_the_one_the_process_started_with(moving_code_state):
+    # a long process runs the modules it imported: a later commit is not its code
+    first = results.code_state()
+    assert first == {"git_commit": "a" * 40, "dirty": False, "dirty_files": []}
+    moving_code_state(results, "cpu_model")
+    results.cpu_model()
+    assert results._read_code_state()["git_commit"] == "b" * 40  # the checkout did move
+    first["dirty_files"].append("glandseg/y.py")  # a caller's change does not reach the kept state
+    assert results.code_state() == {"git_commit": "a" * 40, "dirty": False, "dirty_files": []}
+    prov = results.provenance()
+    assert (prov["git_commit"], prov["dirty"], prov["dirty_files"]) == ("a" * 40, False, [])
+
+
 def test_provenance_dirty_files_are_the_changed_code_files_only():
     root = Path(results.__file__).resolve().parents[1]
     out = subprocess.run(["git", "diff", "HEAD", "--name-only"], capture_output=True, text=True, cwd=root)

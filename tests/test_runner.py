@@ -82,6 +82,7 @@ def test_record_credits_the_code_state_at_the_start(smoke_run, tmp_path, moving_
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     (copy / "record.json").unlink()
+    moving_code_state(runner, "probabilities")
     prov = runner.run_experiment(config, copy, verbose=0)["provenance"]
     assert (prov["git_commit"], prov["dirty"], prov["dirty_files"]) == ("a" * 40, False, [])
     assert prov["finished_utc"].endswith("Z") and len(prov["load_avg"]) == 3

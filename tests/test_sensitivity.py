@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from glandseg import cli, metrics, postprocess, sensitivity
+from glandseg import cli, metrics, postprocess, runner, sensitivity
 from glandseg.config import PostprocessConfig
 
 
@@ -145,6 +145,7 @@ def test_sweep_credits_the_code_state_at_the_start(swept, tmp_path, moving_code_
     run, _, _, _ = swept
     copy = tmp_path / "smoke" / run.name
     shutil.copytree(run, copy)
+    moving_code_state(runner, "probabilities")
     prov = sensitivity.sweep_run(copy, grid=sensitivity.SweepGrid((0,), (20,)))["provenance"]
     assert (prov["git_commit"], prov["dirty"], prov["dirty_files"]) == ("a" * 40, False, [])
     assert prov["finished_utc"].endswith("Z")

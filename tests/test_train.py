@@ -130,6 +130,19 @@ def test_train_checkpoints_and_resumes(tmp_path, samples):
     assert (tmp_path / "resumed" / CHECKPOINT).stat().st_mtime_ns == mtime
 
 
+def test_a_folder_without_its_checkpoint_trains_again_from_the_start(tmp_path, samples):
+    # e.g. a clone of a partly trained run: the curve of weights that are gone is not kept
+    config = tiny_config()
+    straight = train(config, tmp_path / "straight", samples=samples, verbose=0)
+    stale = tmp_path / "stale"
+    train(config, stale, samples=samples, epochs=1, verbose=0)
+    (stale / CHECKPOINT).unlink()
+    again = train(config, stale, samples=samples, verbose=0)
+    rows = (stale / HISTORY).read_text().strip().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2]
+    np.testing.assert_allclose([r["loss"] for r in again["history"]], [r["loss"] for r in straight["history"]], rtol=1e-3)
+
+
 def test_train_without_deep_supervision(tmp_path, samples):
     config = tiny_config(epochs=1)
     config = config.replace(model=config.model.replace(deep_supervision=False))
