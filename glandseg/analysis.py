@@ -1002,8 +1002,11 @@ _EFFECTS = ("configuration", "seed", "residual")
 
 
 def _balanced_block(groups) -> tuple[list[str], list[int]]:
-    """The configurations and seeds of the largest complete block (most runs; then most seeds)."""
-    seed_sets = {label: {r["seed"] for r in recs} for label, recs in groups.items()}
+    """The configurations and seeds of the largest complete block (most runs; then most seeds).
+
+    ``groups`` maps a configuration label to its runs' seeds (any iterable of int, e.g. a
+    ``{seed: value}`` dict)."""
+    seed_sets = {label: set(seeds) for label, seeds in groups.items()}
     all_seeds = sorted(set().union(*seed_sets.values())) if seed_sets else []
     best: tuple[list[str], list[int]] = ([], [])
     # Few seeds per study, so every subset of them can be tried.
@@ -1077,7 +1080,7 @@ def seed_effects(records, split: str = "testA", preset: str | None = None, metri
             if value is not None and np.isfinite(value) and r.get("seed") is not None:
                 finite.setdefault(int(r["seed"]), float(value))
         if finite:
-            groups[label] = [{"seed": s, "value": v} for s, v in finite.items()]
+            groups[label] = finite
     order = {label: i for i, label in enumerate(CONFIG_ORDER)}
     labels, seeds = _balanced_block(dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))))
     out = {"split": split, "metric": metric, "methods": labels, "seeds": seeds, "values": None,
@@ -1085,7 +1088,7 @@ def seed_effects(records, split: str = "testA", preset: str | None = None, metri
            **{key: None for key in ("ss", "df", "share", "f", "p")}}
     if not labels:
         return out
-    x = np.array([[next(r["value"] for r in groups[label] if r["seed"] == s) for s in seeds] for label in labels])
+    x = np.array([[groups[label][s] for s in seeds] for label in labels])
     grand = x.mean()
     a, b = x.mean(axis=1) - grand, x.mean(axis=0) - grand
     resid = x - grand - a[:, None] - b[None, :]

@@ -219,8 +219,8 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     setting_list = settings(grid, config.postprocess)
     own = {"opening_radius_px": config.postprocess.opening_radius_px, "min_size_px": config.postprocess.min_size_px}
     started = results._utc_now()
-    # Fix the code state now, before the long work: the record's provenance credits this one,
-    # not a commit made meanwhile (a resumed run records the resuming process's state).
+    # Fix the code state now, before the long work: the record's provenance credits the code
+    # this process loaded, not a commit made while it scored.
     results.code_state()
     cache_dir = Path(cache_dir) if cache_dir is not None else run_dir.parent.parent / ".cache"
     samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS)}
