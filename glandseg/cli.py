@@ -238,7 +238,7 @@ def _cmd_grid(args) -> int:
 
 
 def _cmd_ceiling(args) -> int:
-    from glandseg import ceiling
+    from glandseg.report import ceiling
 
     for preset in args.presets:
         path = ceiling.write_ceiling(preset, args.results, args.data)
@@ -261,7 +261,7 @@ def _cmd_sensitivity(args) -> int:
 
     from tqdm.auto import tqdm
 
-    from glandseg import sensitivity
+    from glandseg.report import sensitivity
 
     grid = sensitivity.SweepGrid(tuple(args.opening), tuple(args.min_size))
     folder = Path(args.results) / args.preset
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.set_defaults(func=_cmd_ceiling)
 
-    from glandseg.sensitivity import SweepGrid  # no Keras import: the backend can still be chosen
+    from glandseg.report.sensitivity import SweepGrid  # no Keras import: the backend can still be chosen
 
     sweep_defaults = SweepGrid()
     p = sub.add_parser(

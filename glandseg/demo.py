@@ -40,7 +40,8 @@ def run_demo(out_dir="demo", *, seed: int = 0, verbose="auto") -> dict:
 
     Writes ``demo.png`` (the figure), ``metrics.json`` and the training run folder ``run/``.
     """
-    from glandseg import figures, metrics, postprocess, predict, preprocessing, synthetic, train
+    from glandseg import metrics, postprocess, predict, preprocessing, synthetic, train
+    from glandseg.report import figures
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ record = runner.run_experiment(
 # ## Metrics (pooled over each test part, the challenge's figures)
 
 # %%
-from glandseg import figures
+from glandseg.report import figures
 
 figures.metrics_table(record)
 

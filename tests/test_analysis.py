@@ -5,7 +5,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from glandseg import analysis, metrics, results, runner
+from glandseg import metrics, results, runner
+from glandseg.report import analysis
 
 # -- pooling pieces ------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from glandseg import ceiling, cli
+from glandseg import cli
+from glandseg.report import ceiling
 from glandseg.config import PostprocessConfig
 from glandseg.data import Sample
 

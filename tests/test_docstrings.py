@@ -8,7 +8,7 @@ import pytest
 
 import glandseg
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(glandseg.__path__, "glandseg."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(glandseg.__path__, "glandseg."))  # report/ too
 
 
 @pytest.mark.parametrize("name", MODULES)

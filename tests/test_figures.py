@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import numpy as np
 from PIL import Image
 
-from glandseg import figures
+from glandseg.report import figures
 
 
 def _record():
@@ -277,7 +277,7 @@ def test_book_decisions_table_reads_the_configs():
 
 from pathlib import Path  # noqa: E402
 
-from glandseg import analysis  # noqa: E402
+from glandseg.report import analysis  # noqa: E402
 
 
 def test_comparison_table_shows_paper_figures_and_not_run_yet():
@@ -362,7 +362,7 @@ def test_progress_table_marks_missing_runs():
 
 
 def test_split_contrast_and_others_tables():
-    from glandseg.analysis import Interval
+    from glandseg.report.analysis import Interval
 
     contrast = {
         "harder": [{"method": "H + L1", "difference": Interval(0.1, 0.05, 0.15), "paper_difference": 0.082,
@@ -473,7 +473,7 @@ def test_error_bars_stack_shares_and_counts():
 
 
 def test_seed_lines_draws_each_configuration_and_the_seed_mean():
-    from glandseg import analysis
+    from glandseg.report import analysis
 
     def rec(loss, seed, f1):
         return {"preset": "cpu", "seed": seed, "config": {"input": "hematoxylin", "loss": loss},

@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from glandseg import cli, metrics, postprocess, runner, sensitivity
+from glandseg import cli, metrics, postprocess, runner
+from glandseg.report import sensitivity
 from glandseg.config import PostprocessConfig
 
 

@@ -225,7 +225,7 @@ def _check_metric(metric: str, rows) -> None:
         if missing:
             raise ValueError(
                 f"per-image row {row.get('name', '?')!r} lacks {', '.join(missing)}, needed to pool {metric}. "
-                "Add them with glandseg.analysis.add_pooling_pieces (needs the run's predictions and the data)."
+                "Add them with glandseg.report.analysis.add_pooling_pieces (needs the run's predictions and the data)."
             )
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from glandseg import analysis, data, metrics, postprocess, preprocessing, results
+from glandseg import data, metrics, postprocess, preprocessing, results
+from glandseg.report import analysis
 from glandseg.config import PostprocessConfig, preset_config
 
 __all__ = ["TEST_SPLITS", "perfect_map_scores", "perfect_segmentation", "ceiling_record", "write_ceiling", "load_ceilings"]
@@ -144,7 +145,7 @@ def ceiling_record(preset: str, root=None, *, splits=TEST_SPLITS) -> dict:
         ``preset``, ``size`` (the input size, width x height), ``postprocess`` (its settings),
         ``scores``: split -> ``{"network_size": ..., "original_size": ...}``, each the pooled
         figures, ``n_images`` and ``per_image`` rows of :func:`perfect_map_scores` and
-        ``errors`` (:func:`glandseg.analysis.object_errors` summed over the part); and
+        ``errors`` (:func:`glandseg.report.analysis.object_errors` summed over the part); and
         ``provenance`` (:func:`glandseg.results.provenance`).
 
     Raises

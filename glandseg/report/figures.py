@@ -219,7 +219,7 @@ _METRIC_NAMES = {"f1": "F1", "object_dice": "object Dice", "object_hausdorff": "
 
 
 def comparison_table(rows, caption=None) -> Table:
-    """The paper's figures beside the measured ones, from :func:`glandseg.analysis.results_table`.
+    """The paper's figures beside the measured ones, from :func:`glandseg.report.analysis.results_table`.
 
     One column group per metric: the paper's value, ours (mean ± sd over seeds) and the 95%
     bootstrap interval of the pooled metric; then the number of runs and their seeds.
@@ -248,7 +248,7 @@ def results_figure(tables, *, axes=None):
     Parameters
     ----------
     tables : dict of str -> list of dict
-        A title (``"Test A"``) -> the rows of :func:`glandseg.analysis.results_table` for one
+        A title (``"Test A"``) -> the rows of :func:`glandseg.report.analysis.results_table` for one
         preset; one row of panels per entry.
     axes : array of matplotlib Axes, optional
         Shape ``(len(tables), 3)``: one column per metric (F1, object Dice, object Hausdorff).
@@ -321,7 +321,7 @@ def error_bars(rows, *, axes=None):
     Parameters
     ----------
     rows : list of dict
-        From :func:`glandseg.analysis.error_table`, optionally with further rows of the same
+        From :func:`glandseg.report.analysis.error_table`, optionally with further rows of the same
         keys (``method``, ``n_gt``, the fates and kinds), e.g. a perfect network's.
     axes : pair of matplotlib Axes, optional
 
@@ -334,7 +334,7 @@ def error_bars(rows, *, axes=None):
     """
     import matplotlib.pyplot as plt
 
-    from glandseg.analysis import GLAND_FATES, OBJECT_KINDS
+    from glandseg.report.analysis import GLAND_FATES, OBJECT_KINDS
 
     rows = [r for r in rows if r.get("n_gt")]
     if axes is None:
@@ -366,8 +366,8 @@ def error_bars(rows, *, axes=None):
 
 
 def grade_table_view(rows, caption=None) -> Table:
-    """Per-grade figures from :func:`glandseg.analysis.grade_table` (F1 with its interval)."""
-    from glandseg.analysis import format_interval
+    """Per-grade figures from :func:`glandseg.report.analysis.grade_table` (F1 with its interval)."""
+    from glandseg.report.analysis import format_interval
 
     cols = ["method", "grade", "images", "runs", "F1", "F1 95% CI", "object Dice", "object Hausdorff"]
     body = [
@@ -384,7 +384,7 @@ def grade_bars(rows, metric="f1", ax=None):
     Parameters
     ----------
     rows : list of dict
-        From :func:`glandseg.analysis.grade_table`.
+        From :func:`glandseg.report.analysis.grade_table`.
     metric : {"f1", "object_dice", "object_hausdorff"}
     ax : matplotlib Axes, optional
     """
@@ -461,8 +461,8 @@ def training_curves(records, ncols=4):
 
 
 def claims_table(claim_rows, caption=None) -> Table:
-    """One line per comparison of :func:`glandseg.analysis.claims`: difference, interval, verdict."""
-    from glandseg.analysis import format_interval
+    """One line per comparison of :func:`glandseg.report.analysis.claims`: difference, interval, verdict."""
+    from glandseg.report.analysis import format_interval
 
     cols = ["claim", "comparison", "paper a − b", "ours a − b", "95% CI", "seeds", "verdict", "claim verdict"]
     body = []
@@ -539,7 +539,7 @@ def seed_lines(effects, *, axes=None, names=("Test A", "Test B")):
     Parameters
     ----------
     effects : dict or sequence of dict
-        From :func:`glandseg.analysis.seed_effects`, one per panel (e.g. Test A and Test B).
+        From :func:`glandseg.report.analysis.seed_effects`, one per panel (e.g. Test A and Test B).
     axes : matplotlib Axes or sequence of them, optional
         One per entry of ``effects``.
     names : sequence of str
@@ -590,7 +590,7 @@ def sweep_heatmaps(grids, *, names=("Test A", "Test B"), axes=None, metric_name=
     Parameters
     ----------
     grids : dict or sequence of dict
-        From :func:`glandseg.sensitivity.mean_grid`, one per panel.
+        From :func:`glandseg.report.sensitivity.mean_grid`, one per panel.
     names : sequence of str
         Panel titles, in the order of ``grids``.
     axes : matplotlib Axes or sequence of them, optional
@@ -678,7 +678,7 @@ def label_maps_figure(seg, gt, ax=None):
 
 
 def object_table_view(rows, caption=None) -> Table:
-    """Per-object rows of :func:`glandseg.analysis.object_table` as a table."""
+    """Per-object rows of :func:`glandseg.report.analysis.object_table` as a table."""
     cols = ["object", "area (px)", "partner", "overlap (px)", "weight", "Dice", "Hausdorff (px)", "TP"]
     body = []
     for r in rows:
@@ -1552,10 +1552,10 @@ __all__ += ["protocol_table"]
 
 
 def protocol_table(protocols, caption=None) -> Table:
-    """Protocols side by side: one column per preset, one row per field of :func:`glandseg.analysis.protocol`.
+    """Protocols side by side: one column per preset, one row per field of :func:`glandseg.report.analysis.protocol`.
 
     Training time is in minutes: the median over the preset's runs, with the range and the
-    run count when :func:`glandseg.analysis.protocols` supplies them.
+    run count when :func:`glandseg.report.analysis.protocols` supplies them.
     """
     names = list(protocols)
     fields = [("size", "input size (W x H)"), ("crop", "training crops"), ("augment", "augmentation"),
@@ -1585,12 +1585,12 @@ def protocol_table(protocols, caption=None) -> Table:
 
 
 def ceiling_table(ceilings, others=(), caption=None) -> Table:
-    """A perfect network's scores (:mod:`glandseg.ceiling` records) beside other figures.
+    """A perfect network's scores (:mod:`glandseg.report.ceiling` records) beside other figures.
 
     Parameters
     ----------
     ceilings : dict of str -> dict
-        Ceiling records by preset (:func:`glandseg.ceiling.load_ceilings`).
+        Ceiling records by preset (:func:`glandseg.report.ceiling.load_ceilings`).
     others : sequence of (str, dict), optional
         Further rows: a label and ``{split: {metric: value}}`` (e.g. the paper's H + L3 and
         our best), drawn after the ceilings.
@@ -1641,7 +1641,7 @@ def progress_table(progress, caption=None) -> Table:
 
     A cell holds the run's computing time (training and prediction) in minutes, or "not run
     yet"; a seed recorded outside the plan gets its own column. ``progress`` is
-    :func:`glandseg.analysis.run_progress`.
+    :func:`glandseg.report.analysis.run_progress`.
     """
     def cell(row, seed):
         if seed not in row["hours"]:
@@ -1657,9 +1657,9 @@ def progress_table(progress, caption=None) -> Table:
 def split_contrast_table(contrast, caption=None, digits=3) -> Table:
     """Test A minus Test B per configuration, and the spread of the configurations on each part.
 
-    ``contrast`` is :func:`glandseg.analysis.split_contrast`.
+    ``contrast`` is :func:`glandseg.report.analysis.split_contrast`.
     """
-    from glandseg.analysis import format_interval
+    from glandseg.report.analysis import format_interval
 
     def num(v):
         return "—" if v is None else f"{v:+.{digits}f}"
@@ -1681,10 +1681,10 @@ def others_table(entries, caption=None) -> Table:
     """Our best configuration beside the paper's other methods, one row per (part, metric).
 
     ``entries`` is a list of ``(part, metric, result)`` with ``result`` from
-    :func:`glandseg.analysis.against_others`; each other method's figure is followed by where
+    :func:`glandseg.report.analysis.against_others`; each other method's figure is followed by where
     it lies against our interval.
     """
-    from glandseg.analysis import format_interval
+    from glandseg.report.analysis import format_interval
 
     names = [o["method"] for o in entries[0][2]["others"]] if entries else []
     body = []
