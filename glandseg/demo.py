@@ -41,7 +41,7 @@ def run_demo(out_dir="demo", *, seed: int = 0, verbose="auto") -> dict:
     Writes ``demo.png`` (the figure), ``metrics.json`` and the training run folder ``run/``.
     """
     from glandseg import metrics, postprocess, predict, preprocessing, synthetic, train
-    from glandseg.report import figures
+    from glandseg.report import method_figures
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def run_demo(out_dir="demo", *, seed: int = 0, verbose="auto") -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    figures.pipeline_figure(sample.image, h_full, sharpened, prob0, segs[0], path=out_dir / "demo.png")
+    method_figures.pipeline_figure(sample.image, h_full, sharpened, prob0, segs[0], path=out_dir / "demo.png")
 
     summary = {
         "note": "synthetic data and a one-minute training: a smoke test of the pipeline, not a result",

@@ -63,19 +63,19 @@ record = runner.run_experiment(
 # ## Metrics (pooled over each test part, the challenge's figures)
 
 # %%
-from glandseg.report import figures
+from glandseg.report import results_figures
 
-figures.metrics_table(record)
+results_figures.metrics_table(record)
 
 # %% [markdown]
 # ## Training curve
 
 # %%
-figures.training_curve(f"{out_dir}/history.csv");
+results_figures.training_curve(f"{out_dir}/history.csv");
 
 # %% [markdown]
 # ## A few predictions
 
 # %%
 # two overlays only: they are derived from GlaS images, and executed notebooks are committed
-figures.prediction_overlays(record, out_dir, root=data_root, n=2);
+results_figures.prediction_overlays(record, out_dir, root=data_root, n=2);
