@@ -1,7 +1,10 @@
 """Analysis of results records: bootstrap intervals, the paper's tables and claims, grades.
 
 Everything the book says about measured results is computed here from ``record.json`` files
-(see :mod:`glandseg.results`), so a page only calls a function and draws.
+(see :mod:`glandseg.results`), so a page only calls a function and draws. It serves
+book/results.md (the paper's tables, grades, protocols, progress of the runs),
+book/discussion.md (claims, Test A against Test B, the other methods, errors, seed effects) and
+book/metrics.md (the per-object table of the worked example).
 
 Uncertainty
 -----------

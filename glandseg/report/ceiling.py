@@ -12,7 +12,8 @@ protocol costs by itself and what the network has not learned.
 
 A ceiling record (``results/<preset>/ceiling.json``, written by ``glandseg ceiling``) holds, for
 each test part, the scores at the preset's input size and at the original size, with each
-image's figures, the configuration and the provenance.
+image's figures, the configuration and the provenance. The book shows the ceilings on its
+discussion page (book/discussion.md).
 """
 
 from __future__ import annotations

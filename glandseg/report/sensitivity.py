@@ -17,6 +17,7 @@ choice. The run's own setting is always part of the grid, so the sweep reproduce
 record there (a test checks this).
 
 A sweep record is ``results/<preset>/<run>/postprocess_sweep.json`` (``glandseg sensitivity``).
+The book shows the sweeps on its discussion page (book/discussion.md).
 """
 
 from __future__ import annotations
