@@ -164,7 +164,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _grid_axes_args(p):
-    p.add_argument("--preset", required=True, help="paper, cpu, workshop or smoke")
+    p.add_argument("--preset", required=True, help="paper, cpu, cpu-long, workshop or smoke")
     p.add_argument("--data", type=Path, default=None, help="GlaS folder (default: GLANDSEG_DATA or the user data dir)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
@@ -178,8 +178,14 @@ def _grid_axes_args(p):
     )
     p.add_argument(
         "--jit-compile", choices=("auto", "on", "off"), default="auto",
-        help="XLA for the training steps: 'on' trains faster on a CPU-only TensorFlow (default: Keras's choice)",
+        help="XLA for the training steps: faster or slower depending on the CPU, see `make bench` (default: Keras's choice)",
     )
+    p.add_argument(
+        "--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default=None,
+        help="dtype policy (default: the preset's 'auto': bfloat16 where the CPU or GPU computes it natively)",
+    )
+    p.add_argument("--curve", action="store_true",
+                   help="also test the network at log-spaced epochs on Test A and B (RUN/curve.json)")
 
 
 def _jit(text):
@@ -211,10 +217,10 @@ def _cmd_run(args) -> int:
     from glandseg.config import preset_config
 
     axes = runner.parse_config_name(args.config)
-    config = preset_config(args.preset, seed=args.seed, epochs=args.epochs, **axes)
+    config = preset_config(args.preset, seed=args.seed, epochs=args.epochs, precision=args.precision, **axes)
     out = args.out or Path(args.results) / args.preset / runner.run_id(config)
     record = runner.run_experiment(config, out, root=args.data, devices=args.devices, loader_threads=args.loader_threads,
-                                   jit_compile=_jit(args.jit_compile))
+                                   jit_compile=_jit(args.jit_compile), curve=args.curve)
     for split in runner.TEST_SPLITS:
         p = record["metrics"][split]["pooled"]
         print(
@@ -233,6 +239,7 @@ def _cmd_grid(args) -> int:
     summary = runner.run_grid(
         args.preset, configs, args.seeds, results_dir=args.results, root=args.data, backend=args.backend, epochs=args.epochs,
         devices=args.devices, loader_threads=args.loader_threads, jit_compile=_jit(args.jit_compile),
+        precision=args.precision, curve=args.curve,
     )
     return 1 if any(e["status"] == "failed" for e in summary) else 0
 

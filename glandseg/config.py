@@ -32,7 +32,7 @@ DICE_TERMS = ("exp", "log")
 AUGMENT_MODES = ("paper", "random")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 DATA_SOURCES = ("glas", "synthetic")
 
 
@@ -223,8 +223,12 @@ class TrainConfig(_ConfigMixin):
     epochs : int
     val_images : int
         Training images (whole images, not crops) held out for validation and model selection.
-    precision : {"float32", "mixed_bfloat16", "mixed_float16"}
-        Keras dtype policy during training.
+    precision : {"auto", "float32", "mixed_bfloat16", "mixed_float16"}
+        Keras dtype policy during training. ``"auto"`` (every preset's default) is
+        ``mixed_bfloat16`` where the hardware computes bfloat16 natively (a CPU with
+        AVX512-BF16 or AMX-BF16 under TensorFlow, a GPU of compute capability 8 or newer) and
+        ``float32`` elsewhere (:func:`glandseg.hardware.resolve_precision`); the run records
+        what it resolved to and why.
     """
 
     loss: str = "L3"
@@ -238,7 +242,7 @@ class TrainConfig(_ConfigMixin):
     batch_size: int = 8
     epochs: int = 100
     val_images: int = 5
-    precision: str = "float32"
+    precision: str = "auto"
 
     def __post_init__(self):
         _check_choice(self, "loss", LOSSES)
@@ -356,10 +360,10 @@ class ExperimentConfig(_ConfigMixin):
         Half resolution (416x288: on two cores the full size costs four times the step time for
         little gain in a fixed budget), random flips/rotations/crops of 256x192 drawn afresh
         every epoch (4160 a epoch), a cosine learning-rate decay from 2e-3, and
-        :data:`CPU_EPOCHS` epochs chosen from the measured step time. float32: on the AVX2-only
-        CPU of our 2-core machine (no AVX512-BF16/AMX), ``mixed_bfloat16`` measured 5x *slower*
-        per step (13.1 s vs 2.5 s at batch 8, ``benchmarks/train_step.py``); use it only on
-        CPUs with native bfloat16. Objects under 1000 px are dropped after thresholding: short
+        :data:`CPU_EPOCHS` epochs chosen from the measured step time. Precision ``"auto"``:
+        ``mixed_bfloat16`` only where the CPU has native bfloat16 (on the AVX2-only AMD EPYC it
+        measured 5x *slower* per step, 13.1 s vs 2.5 s at batch 8; on an AMX Xeon 1.5x faster,
+        ``benchmarks/train_step.py``). Objects under 1000 px are dropped after thresholding: short
         training leaves many small false positives, and only 2% of the training glands are that
         small (1st percentile 576 px, 5th 1733 px).
         """
@@ -368,10 +372,22 @@ class ExperimentConfig(_ConfigMixin):
             preprocess=PreprocessConfig(size=(416, 288), unsharp_radius_px=1.0),
             augment=AugmentConfig(mode="random", crop_size=(256, 192), crops_per_variant=4),
             train=TrainConfig(
-                epochs=CPU_EPOCHS, batch_size=8, learning_rate=2e-3, lr_schedule="cosine", precision="float32"
+                epochs=CPU_EPOCHS, batch_size=8, learning_rate=2e-3, lr_schedule="cosine"
             ),
             postprocess=PostprocessConfig(min_size_px=1000, hole_size_px=2000),
         )
+        return _with_grid(base, **grid)
+
+    @classmethod
+    def cpu_long(cls, **grid) -> "ExperimentConfig":
+        """The :meth:`cpu` protocol trained :data:`CPU_LONG_EPOCHS` epochs (preset ``"cpu-long"``).
+
+        Everything else as in :meth:`cpu`; its cosine schedule stretches over all the epochs. It
+        shows what the half-size protocol reaches when trained longer, in a results folder of its
+        own beside the 4-epoch records.
+        """
+        base = cls.cpu().replace(preset="cpu-long")
+        base = base.replace(train=base.train.replace(epochs=CPU_LONG_EPOCHS))
         return _with_grid(base, **grid)
 
     @classmethod
@@ -380,7 +396,7 @@ class ExperimentConfig(_ConfigMixin):
 
         A third of the paper's resolution (288x192, the GlaS aspect ratio), random
         flips/rotations/crops of 160x128 (2080 a epoch), :data:`WORKSHOP_EPOCHS` epochs with a
-        cosine decay from 2e-3, float32; post-processing as in :meth:`cpu`. The unsharp sigma
+        cosine decay from 2e-3, precision ``"auto"``; post-processing as in :meth:`cpu`. The unsharp sigma
         scales with the image (0.7 px here, 2 px at 832x576).
         """
         base = cls.cpu().replace(
@@ -415,8 +431,10 @@ class ExperimentConfig(_ConfigMixin):
 #: minutes. JAX was slower on this CPU (0.63 s for 128x96 against TensorFlow's 0.39 s).
 CPU_EPOCHS = 4
 WORKSHOP_EPOCHS = 4
+#: Epochs of the ``cpu-long`` preset: eight times :data:`CPU_EPOCHS`, a third of the paper's.
+CPU_LONG_EPOCHS = 32
 
-PRESETS = ("paper", "cpu", "workshop", "smoke")
+PRESETS = ("paper", "cpu", "cpu-long", "workshop", "smoke")
 
 
 def _with_grid(
@@ -428,8 +446,9 @@ def _with_grid(
     deep_supervision: bool | None = None,
     seed: int | None = None,
     epochs: int | None = None,
+    precision: str | None = None,
 ) -> ExperimentConfig:
-    """Apply the paper's grid axes (and a seed / epoch override) to a preset."""
+    """Apply the paper's grid axes (and a seed / epoch / precision override) to a preset."""
     pre = config.preprocess.replace(
         **{k: v for k, v in (("input", input), ("unsharp", unsharp)) if v is not None}
     )
@@ -439,16 +458,18 @@ def _with_grid(
         train = train.replace(loss=loss)
     if epochs is not None:
         train = train.replace(epochs=epochs)
+    if precision is not None:
+        train = train.replace(precision=precision)
     return config.replace(
         preprocess=pre, model=model, train=train, seed=config.seed if seed is None else seed
     )
 
 
 def preset_config(name: str, **grid) -> ExperimentConfig:
-    """The configuration of preset ``name`` (``paper``, ``cpu``, ``workshop``, ``smoke``).
+    """The configuration of preset ``name`` (``paper``, ``cpu``, ``cpu-long``, ``workshop``, ``smoke``).
 
-    Keyword arguments ``input``, ``unsharp``, ``loss``, ``deep_supervision``, ``seed`` and
-    ``epochs`` select a point of the grid; None keeps the preset's value.
+    Keyword arguments ``input``, ``unsharp``, ``loss``, ``deep_supervision``, ``seed``,
+    ``epochs`` and ``precision`` select a point of the grid; None keeps the preset's value.
 
     Raises
     ------
@@ -457,4 +478,4 @@ def preset_config(name: str, **grid) -> ExperimentConfig:
     """
     if name not in PRESETS:
         raise ValueError(f"Unknown preset. Expected one of {', '.join(map(repr, PRESETS))}. Received: preset={name!r}")
-    return getattr(ExperimentConfig, name)(**grid)
+    return getattr(ExperimentConfig, name.replace("-", "_"))(**grid)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glandseg import hardware
+
 __all__ = [
     "PAPER_TABLES",
     "METRICS",
@@ -78,13 +80,7 @@ def _git(*args, cwd=None) -> str | None:
 
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one), e.g. "AMD EPYC"."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return hardware.cpu_info()["model"]
 
 
 def _device(backend: str | None) -> str:
@@ -130,7 +126,10 @@ def _read_code_state() -> dict:
 
 
 def provenance(started_utc: str | None = None) -> dict:
-    """Where and how a result was made: git commit, dirty flag, versions, backend, device, time.
+    """Where and how a result was made: git commit, dirty flag, versions, backend, device, CPU, time.
+
+    ``cpu`` holds :func:`glandseg.hardware.cpu_info`: model, family/model numbers and the ISA
+    flags that decide speed and the ``"auto"`` precision (avx2, avx512f, avx512_bf16, amx...).
 
     The commit, ``dirty`` and ``dirty_files`` are :func:`code_state`'s: the code this process
     loaded, whenever the result is written. ``load_avg`` is the machine's 1, 5 and 15 minute
@@ -152,6 +151,8 @@ def provenance(started_utc: str | None = None) -> dict:
         "versions": versions,
         "backend": backend,
         "device": _device(backend),
+        "cpu": hardware.cpu_info(),
+        "accelerator": hardware.accelerator(backend),
         "platform": platform.platform(),
         "started_utc": started_utc or _utc_now(),
         "finished_utc": _utc_now(),

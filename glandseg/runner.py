@@ -33,8 +33,17 @@ TEST_SPLITS = ("testA", "testB")
 SYNTHETIC_SIZES = {"train": 12, "testA": 4, "testB": 3}
 
 
+#: Folder-name tags of explicitly chosen precisions; ``"auto"`` (the presets' default) has none.
+PRECISION_TAGS = {"float32": "f32", "mixed_bfloat16": "bf16", "mixed_float16": "f16"}
+
+
 def run_id(config: ExperimentConfig) -> str:
-    """A short, stable folder name for a configuration and seed, e.g. ``"h-usm-L3-s0"``."""
+    """A short, stable folder name for a configuration and seed, e.g. ``"h-usm-L3-s0"``.
+
+    An explicit precision (not the presets' ``"auto"``) is part of the name, so runs that
+    differ only in it (a float32 / bfloat16 comparison) get folders of their own:
+    ``"h-L3-bf16-s0"``.
+    """
     p, m, t = config.preprocess, config.model, config.train
     parts = ["h" if p.input == "hematoxylin" else "rgb"]
     if p.unsharp:
@@ -42,6 +51,8 @@ def run_id(config: ExperimentConfig) -> str:
     parts.append(t.loss)
     if not m.deep_supervision:
         parts.append("nods")
+    if t.precision != "auto":
+        parts.append(PRECISION_TAGS[t.precision])
     parts.append(f"s{config.seed}")
     return "-".join(parts)
 
@@ -217,9 +228,108 @@ def _distribution(devices):
     return train_lib.data_parallel(n)
 
 
+#: A learning curve's epochs: roughly log-spaced (a Fibonacci-like run), cut at the run's length.
+CURVE_EPOCHS = (1, 2, 3, 5, 8, 13, 20, 32, 50, 75, 100)
+CURVE = "curve.json"
+
+
+def curve_epochs(total_epochs: int, curve=True) -> tuple:
+    """The epochs at which a run's learning curve tests the network.
+
+    Parameters
+    ----------
+    total_epochs : int
+    curve : bool or iterable of int
+        True: :data:`CURVE_EPOCHS` up to ``total_epochs``, plus the last epoch; False: none;
+        or the epochs themselves.
+
+    Examples
+    --------
+    >>> curve_epochs(32)
+    (1, 2, 3, 5, 8, 13, 20, 32)
+    >>> curve_epochs(4)
+    (1, 2, 3, 4)
+    >>> curve_epochs(10, False)
+    ()
+    """
+    if curve is False or curve is None:
+        return ()
+    if curve is True:
+        chosen = {e for e in CURVE_EPOCHS if e <= total_epochs} | {int(total_epochs)}
+    else:
+        chosen = {int(e) for e in curve}
+        bad = sorted(e for e in chosen if not 1 <= e <= total_epochs)
+        if bad:
+            raise ValueError(f"curve epochs must lie in 1..{total_epochs}. Received: {bad}")
+    return tuple(sorted(chosen))
+
+
+def _curve_point(model, config, samples, cache_dir, root) -> dict:
+    """Pooled Test A / Test B figures of ``model`` as a run would score it (post-processed)."""
+    from glandseg import metrics, postprocess
+
+    point = {}
+    for split in TEST_SPLITS:
+        probs = probabilities(model, config, split, samples[split], cache_dir, root)
+        segs = [postprocess.to_instances(p, s.labels.shape, config.postprocess) for s, p in zip(samples[split], probs)]
+        pooled = metrics.evaluate(segs, [s.labels for s in samples[split]], aggregate="pooled")
+        point[split] = {k: pooled[k] for k in ("f1", "object_dice", "object_hausdorff", "tp", "fp", "fn")}
+    return point
+
+
+class _Curve:
+    """``curve.json`` of a run: one point per curve epoch, written as each one is measured.
+
+    Each point holds the epoch, the training seconds and validation loss up to it (from
+    ``history.csv``), and the pooled Test A and Test B figures of the network after that epoch.
+    These points only draw the curve: the record's own figures come from the network that
+    validation selects. A point missing after a stop is measured from the epoch's weight
+    snapshot (:func:`glandseg.train.snapshot_path`).
+    """
+
+    def __init__(self, out_dir: Path, config, samples, cache_dir, root, epochs):
+        self.path = out_dir / CURVE
+        self.out_dir, self.config, self.samples, self.cache_dir, self.root = out_dir, config, samples, cache_dir, root
+        self.epochs = set(epochs)
+        self.points = json.loads(self.path.read_text())["points"] if self.path.exists() else []
+
+    def done(self) -> set:
+        return {p["epoch"] for p in self.points}
+
+    def __call__(self, epoch, model):
+        if epoch not in self.epochs or epoch in self.done():
+            return
+        from glandseg import train as train_lib
+
+        t0 = time.perf_counter()
+        point = {"epoch": int(epoch), **_curve_point(model, self.config, self.samples, self.cache_dir, self.root)}
+        history = [r for r in train_lib._read_history(self.out_dir / train_lib.HISTORY) if r["epoch"] <= epoch]
+        point["train_seconds"] = round(sum(r.get("seconds", 0.0) for r in history), 1)
+        last = [r for r in history if r["epoch"] == epoch]
+        point["val_loss"] = last[0].get("val_loss") if last else None
+        point["eval_seconds"] = round(time.perf_counter() - t0, 1)
+        self.points = sorted([*self.points, point], key=lambda p: p["epoch"])
+        results.write_json_atomic(self.path, {"epochs": sorted(self.epochs), "points": self.points})
+        print(f"curve epoch {epoch}: " + "; ".join(
+            f"{s} F1 {point[s]['f1']:.3f} Dice {point[s]['object_dice']:.3f} H {point[s]['object_hausdorff']:.1f}"
+            for s in TEST_SPLITS), flush=True)
+
+    def catch_up(self, upto: int) -> None:
+        """Measure points of finished epochs that a stop left out, from their snapshots."""
+        from glandseg import train as train_lib
+
+        for epoch in sorted(e for e in self.epochs - self.done() if e <= upto):
+            snap = train_lib.snapshot_path(self.out_dir, epoch)
+            if not snap.exists():
+                continue
+            model = train_lib.load_trained(self.config, self.out_dir)
+            model.load_weights(snap)
+            self(epoch, model)
+
+
 def run_experiment(
     config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto", devices=None,
-    loader_threads=1, jit_compile="auto",
+    loader_threads=1, jit_compile="auto", curve=False, checkpoint_minutes=5.0,
 ) -> dict:
     """Run (or finish) one experiment in ``out_dir`` and return its record.
 
@@ -245,6 +355,12 @@ def run_experiment(
         XLA for the training steps (:func:`glandseg.train.build_and_compile`). True trains
         faster on a CPU-only TensorFlow; the choice changes rounding, not the method, and is
         recorded in the record's ``training.jit_compile``.
+    curve : bool or iterable of int, optional
+        Test the network on Test A and Test B after these epochs (True: :func:`curve_epochs`)
+        and keep the points in ``curve.json`` (a learning curve; the record's figures still
+        come from the network selected on validation).
+    checkpoint_minutes : float, optional
+        Checkpoint inside an epoch this often (:func:`glandseg.train.train`).
 
     Returns
     -------
@@ -280,6 +396,11 @@ def run_experiment(
 
     model = None
     training_path = out_dir / "training.json"
+    points = curve_epochs(config.train.epochs, curve)
+    tracker = _Curve(out_dir, config, samples, cache_dir, root, points) if points else None
+    if tracker is not None and (out_dir / train_lib.CHECKPOINT).exists():
+        state = json.loads((out_dir / train_lib.STATE).read_text()) if (out_dir / train_lib.STATE).exists() else {}
+        tracker.catch_up(int(state.get("epoch", 0)))
     if not training_path.exists():
         result = train_lib.train(
             config,
@@ -291,10 +412,13 @@ def run_experiment(
             distribution=distribution,
             loader_threads=loader_threads,
             jit_compile=jit_compile,
+            checkpoint_minutes=checkpoint_minutes,
+            snapshot_epochs=points,
+            epoch_hook=tracker,
         )
         model = result["model"]
         summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names",
-                                          "jit_compile")}
+                                          "jit_compile", "precision", "precision_reason")}
         summary["started_utc"] = started
         summary["devices"] = train_lib.device_count(distribution)
         results.write_json_atomic(training_path, summary)
@@ -327,6 +451,8 @@ def run_experiment(
         "training": training,
         "provenance": results.provenance(started_utc=training.get("started_utc", started)),
     }
+    if (out_dir / CURVE).exists():
+        record["curve"] = CURVE
     results.write_json_atomic(record_path, record)
     return record
 
@@ -388,15 +514,21 @@ def notebook_path() -> Path:
 
 def run_grid(
     preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None,
-    devices=None, loader_threads=1, jit_compile="auto", log=print,
+    devices=None, loader_threads=1, jit_compile="auto", precision=None, curve=False, log=print,
 ):
     """Run each configuration x seed through papermill, skipping finished runs.
 
     Each run executes ``notebooks/experiment.py`` (converted with jupytext) into
     ``<results_dir>/<preset>/<run_id>/experiment.ipynb`` with the grid point as papermill
     parameters. A failing run is reported and the grid goes on. ``devices``,
-    ``loader_threads`` and ``jit_compile`` are passed to :func:`run_experiment` (data-parallel
-    training, JAX only; threads making the training batches; XLA for the training steps).
+    ``loader_threads``, ``jit_compile`` and ``curve`` are passed to :func:`run_experiment`
+    (data-parallel training, JAX only; threads making the training batches; XLA for the
+    training steps; a learning curve). ``precision`` overrides the preset's
+    ``train.precision`` (default ``"auto"``).
+
+    A finished run (one with ``record.json``) is skipped as it is, even where the preset has
+    changed since it was made (e.g. its precision was explicit then): its record states its
+    own configuration. An unfinished one must match the configuration asked for.
 
     Returns
     -------
@@ -417,7 +549,7 @@ def run_grid(
     runs = []
     for name, axes in grid:
         for seed in seeds:
-            config = preset_config(preset, seed=int(seed), epochs=epochs, **axes)
+            config = preset_config(preset, seed=int(seed), epochs=epochs, precision=precision, **axes)
             runs.append((config, Path(results_dir) / preset / run_id(config)))
     if any(c.data == "glas" for c, _ in runs):
         data.validate(root, checksums=False)
@@ -428,7 +560,7 @@ def run_grid(
     if devices is not None and _device_count(devices) != 1 and os.environ.get("KERAS_BACKEND", "tensorflow") != "jax":
         raise ValueError(f"devices={devices!r} needs the JAX backend: pass --backend jax (or set KERAS_BACKEND=jax)")
     for config, out in runs:
-        if (out / "config.json").exists():
+        if (out / "config.json").exists() and not (out / "record.json").exists():
             _check_config(config, out)
 
     notebook = jupytext.read(notebook_path())
@@ -462,6 +594,10 @@ def run_grid(
                 params["loader_threads"] = loader_threads
             if jit_compile != "auto":
                 params["jit_compile"] = jit_compile
+            if precision is not None:
+                params["precision"] = precision
+            if curve:
+                params["curve"] = True
             t0 = time.perf_counter()
             try:
                 papermill.execute_notebook(

@@ -1,16 +1,25 @@
-"""Training LinkNet: data pipeline, compile, fit, per-epoch checkpoints and resume.
+"""Training LinkNet: data pipeline, compile, a lean training loop, checkpoints and resume.
 
 The paper gives no optimizer, learning rate, batch size or validation split. Our choices are
 ``TrainConfig`` fields: Adam at 1e-3 with batch 8, and ``val_images`` whole training images held
 out (chosen by the seed) for validation; the weights with the lowest validation loss are kept as
 ``best.weights.h5`` for prediction (model selection), the latest as the resumable checkpoint.
 
-Resuming: after every epoch the weights, the optimizer's variables and the epoch counter are
-written to ``checkpoint.npz`` (write to a temporary file, then ``os.replace``, so a kill never
-leaves a half-written checkpoint). Every random choice of an epoch (sample order, random crops)
-is derived from ``(seed, epoch)``, so there is no hidden RNG state to save: a resumed run sees the
-same batches as an uninterrupted one. Rerunning ``train`` on the same ``out_dir`` continues from
-the last finished epoch; a killed run loses at most the epoch in progress.
+The loop calls ``model.train_on_batch`` on NumPy batches, which a background thread prepares
+while the previous step runs. Keras's ``fit`` feeds a ``PyDataset`` through ``tf.data``'s
+generator dataset on TensorFlow, which costs time per step and tunes glibc's malloc into
+page-faulting every activation (see :class:`MallocThresholds`); the loop avoids both, logs the
+same batch-weighted epoch means as ``fit`` and shows a Keras progress bar.
+
+Resuming: after every epoch, and inside an epoch every ``checkpoint_minutes``, the weights, the
+optimizer's variables (with its step counter, so the learning-rate schedule continues) and the
+position ``(epoch, batch)`` are written to ``checkpoint.npz`` (to a temporary file, then
+``os.replace``, so a kill never leaves a half-written checkpoint). Every random choice of an
+epoch (sample order, random crops) is derived from ``(seed, epoch)``, so there is no hidden RNG
+state to save: a resumed run sees the same batches as an uninterrupted one, and a stop loses at
+most ``checkpoint_minutes`` of training. The dtype policy (``TrainConfig.precision``, ``"auto"``
+resolved by :func:`glandseg.hardware.resolve_precision`) is stored in ``train_state.json``; a
+resumed run keeps it.
 
 Several devices: ``train(..., distribution=data_parallel())`` replicates the model on every
 accelerator (or host) that JAX sees and splits each batch between them
@@ -34,7 +43,7 @@ import numpy as np
 
 import keras
 
-from glandseg import augment, losses, model as model_lib, preprocessing, synthetic
+from glandseg import augment, hardware, losses, model as model_lib, preprocessing, synthetic
 from glandseg.config import ExperimentConfig
 
 __all__ = [
@@ -80,17 +89,18 @@ class MallocThresholds(keras.callbacks.Callback):
     def active(self) -> bool:
         return self._mallopt is not None
 
-    def _apply(self):
+    def apply(self):
+        """Set the thresholds now (also usable outside ``fit``)."""
         if self._mallopt is not None:
             self._mallopt(self.M_TRIM_THRESHOLD, 1 << 30)
             self._mallopt(self.M_MMAP_THRESHOLD, 32 << 20)
 
     def on_train_batch_begin(self, batch, logs=None):
         if batch == 0:  # the epoch's generator dataset has just been created
-            self._apply()
+            self.apply()
 
     def on_test_end(self, logs=None):
-        self._apply()
+        self.apply()
 
 
 def _atomic_path(path: Path) -> Path:
@@ -250,19 +260,26 @@ def _optimizer(config, total_steps=None):
     return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
 
 
-def build_and_compile(config: ExperimentConfig, input_shape=None, total_steps=None, *, jit_compile="auto") -> keras.Model:
+def build_and_compile(config: ExperimentConfig, input_shape=None, total_steps=None, *, jit_compile="auto",
+                      precision=None) -> keras.Model:
     """LinkNet for ``config``, compiled with the configured loss on each output.
 
     Loss weights are ``train.coarse_weight`` (paper: 2) for ``coarse`` and ``train.final_weight``
     (paper: 1) for ``final``; without deep supervision only ``final`` is trained.
     ``total_steps`` is the length of a cosine learning-rate schedule (``lr_schedule="cosine"``).
     ``jit_compile`` is Keras's: ``"auto"`` (XLA where Keras picks it: JAX, TensorFlow on a GPU),
-    True or False. On a CPU-only TensorFlow, True trains faster at batch 8 (XLA fuses the batch
-    normalisations, which Keras 3 computes unfused); its effect on prediction is mixed.
+    True or False. On a CPU-only TensorFlow XLA's effect depends on the CPU: on an AVX2-only
+    AMD EPYC it trained faster at batch 8 (it fuses the batch normalisations, which Keras 3
+    computes unfused), on an AMX Xeon it trained at two thirds of the speed of oneDNN's kernels
+    and ignores bfloat16 (``benchmarks/bench.py`` measures both). ``precision`` is the Keras
+    dtype policy; None resolves ``config.train.precision`` (``"auto"``: see
+    :func:`glandseg.hardware.resolve_precision`).
     """
     if not (jit_compile is True or jit_compile is False or jit_compile == "auto"):
         raise ValueError(f"jit_compile must be 'auto', True or False. Received: jit_compile={jit_compile!r}")
-    keras.config.set_dtype_policy(config.train.precision)
+    if precision is None:
+        precision = hardware.resolve_precision(config.train.precision)["precision"]
+    keras.config.set_dtype_policy(precision)
     if input_shape is None:
         # Any size divisible by 32: train on crops, predict on padded full images, same weights.
         input_shape = (None, None, config.preprocess.channels)
@@ -276,18 +293,27 @@ def build_and_compile(config: ExperimentConfig, input_shape=None, total_steps=No
     return model
 
 
-def _save_checkpoint(model, path: Path, epoch: int) -> None:
+def _save_checkpoint(model, path: Path, epoch: int, *, batch: int = 0, partial: dict | None = None) -> None:
+    """Weights, optimizer variables and the position ``(epoch, batch)`` reached, atomically.
+
+    ``batch`` > 0 marks a checkpoint inside ``epoch`` (0-based, ``batch`` steps done);
+    ``partial`` then holds that epoch's running loss sums and seconds so far, so the resumed
+    epoch logs what an uninterrupted one would.
+    """
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     for i, v in enumerate(model.optimizer.variables):
         arrays[f"o{i}"] = keras.ops.convert_to_numpy(v)
     arrays["epoch"] = np.array(epoch)
+    arrays["batch"] = np.array(batch)
+    arrays["partial"] = np.array(json.dumps(partial or {}))
     tmp = _atomic_path(path)
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     os.replace(tmp, path)
 
 
-def _load_checkpoint(model, path: Path) -> int:
+def _load_checkpoint(model, path: Path) -> tuple[int, int, dict]:
+    """Restore a checkpoint into ``model``; returns ``(epoch, batch, partial)``."""
     with np.load(path) as data:
         n_w = sum(1 for k in data.files if k.startswith("w"))
         model.set_weights([data[f"w{i}"] for i in range(n_w)])
@@ -301,37 +327,59 @@ def _load_checkpoint(model, path: Path) -> int:
             )
         for i, var in enumerate(model.optimizer.variables):
             var.assign(data[f"o{i}"])
-        return int(data["epoch"])
+        batch = int(data["batch"]) if "batch" in data.files else 0
+        partial = json.loads(str(data["partial"])) if "partial" in data.files else {}
+        return int(data["epoch"]), batch, partial
 
 
-class _Checkpoint(keras.callbacks.Callback):
-    """Per-epoch checkpoint, best-weights selection and history CSV, all written atomically."""
+class _RunningMean:
+    """Batch-size weighted means of per-batch logs: what ``fit`` reports for an epoch."""
 
-    def __init__(self, out_dir: Path, monitor: str, best: float, history: list):
-        super().__init__()
-        self.out_dir = out_dir
-        self.monitor = monitor
-        self.best = best
-        self.history = history
-        self._t0 = time.perf_counter()
+    def __init__(self, state: dict | None = None):
+        state = state or {}
+        self.sums = dict(state.get("sums", {}))
+        self.count = int(state.get("count", 0))
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
+    def add(self, logs: dict, n: int) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v) * n
+        self.count += n
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items()}
-        row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._t0, 3), **logs}
-        value = logs.get(self.monitor, logs.get("loss"))
-        if value is not None and value < self.best:
-            self.best = value
-            tmp = _atomic_path(self.out_dir / BEST_WEIGHTS)
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.out_dir / BEST_WEIGHTS)
-        self.history.append(row)
-        _write_history(self.out_dir / HISTORY, self.history)
-        _save_checkpoint(self.model, self.out_dir / CHECKPOINT, epoch + 1)
-        state = {"epoch": epoch + 1, "best": self.best, "monitor": self.monitor}
-        _write_json(self.out_dir / STATE, state)
+    def means(self) -> dict:
+        return {k: v / self.count for k, v in self.sums.items()} if self.count else {}
+
+    def state(self) -> dict:
+        return {"sums": self.sums, "count": self.count}
+
+
+def _batch_size(x) -> int:
+    return int(np.shape(x)[0])
+
+
+class _Prefetch:
+    """Make batch ``i + 1`` in a background thread while the model trains on batch ``i``.
+
+    Every batch is a function of ``(seed, epoch, index)``, so prefetching changes no result;
+    it hides the crops' cost (a few percent of a CPU step, more on a GPU).
+    """
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = list(indices)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="glandseg-prefetch")
+
+    def __iter__(self):
+        if not self.indices:
+            return
+        future = self._pool.submit(self.dataset.__getitem__, self.indices[0])
+        for j, _ in enumerate(self.indices):
+            batch = future.result()
+            if j + 1 < len(self.indices):
+                future = self._pool.submit(self.dataset.__getitem__, self.indices[j + 1])
+            yield self.indices[j], batch
+
+    def close(self):
+        self._pool.shutdown(wait=True)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -357,12 +405,30 @@ def _read_history(path: Path) -> list:
         return [{k: (float(v) if k != "epoch" else int(v)) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
-def load_trained(config: ExperimentConfig, out_dir) -> keras.Model:
-    """The selected (best-validation) model of a finished run, for prediction."""
+def trained_precision(config: ExperimentConfig, out_dir) -> str:
+    """The dtype policy a run folder's network was trained in.
+
+    ``train_state.json`` records it (``"auto"`` resolved on the machine that trained); records
+    from before that field trained in ``config.train.precision``, which was then explicit.
+    """
+    state_path = Path(out_dir) / STATE
+    if state_path.exists():
+        resolved = json.loads(state_path.read_text()).get("precision")
+        if resolved:
+            return resolved["precision"]
+    return hardware.resolve_precision(config.train.precision)["precision"]
+
+
+def load_trained(config: ExperimentConfig, out_dir, *, precision=None) -> keras.Model:
+    """The selected (best-validation) model of a finished run, for prediction.
+
+    ``precision`` is the dtype policy to predict in (default: the one the run trained in,
+    :func:`trained_precision`).
+    """
     path = Path(out_dir) / BEST_WEIGHTS
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: train this configuration first (glandseg run).")
-    keras.config.set_dtype_policy(config.train.precision)
+    keras.config.set_dtype_policy(precision or trained_precision(config, out_dir))
     model = model_lib.build_linknet(
         (None, None, config.preprocess.channels),
         deep_supervision=config.model.deep_supervision,
@@ -375,7 +441,8 @@ def load_trained(config: ExperimentConfig, out_dir) -> keras.Model:
 
 class TrainResult(dict):
     """Dict with ``model``, ``history`` (list of per-epoch dicts), ``epochs``, ``seconds``, ``best_val``,
-    ``jit_compile`` (whether the training steps ran under XLA)."""
+    ``jit_compile`` (whether the training steps ran under XLA), ``precision`` (the dtype policy
+    trained in) and ``precision_reason``."""
 
 
 def _training_samples(config: ExperimentConfig, cache_dir: Path, root=None, samples=None):
@@ -386,7 +453,8 @@ def _training_samples(config: ExperimentConfig, cache_dir: Path, root=None, samp
 
 def train(
     config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_dir=None, epochs=None, verbose="auto",
-    distribution=None, loader_threads=1, jit_compile="auto",
+    distribution=None, loader_threads=1, jit_compile="auto", checkpoint_minutes=5.0, snapshot_epochs=(),
+    epoch_hook=None,
 ):
     """Train (or resume training) one configuration into ``out_dir``.
 
@@ -426,13 +494,39 @@ def train(
     if total_epochs < 1:
         raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs!r}")
     _check_distribution(distribution, config.train.batch_size)
+    if not (isinstance(checkpoint_minutes, (int, float)) and not isinstance(checkpoint_minutes, bool)
+            and checkpoint_minutes >= 0):
+        raise ValueError(f"checkpoint_minutes must be a non-negative number. Received: {checkpoint_minutes!r}")
+    args = (config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads, jit_compile,
+            checkpoint_minutes, tuple(snapshot_epochs), epoch_hook)
     if distribution is not None:
         with distribution.scope():
-            return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads, jit_compile)
-    return _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads, jit_compile)
+            return _train(*args)
+    return _train(*args)
 
 
-def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads=1, jit_compile="auto"):
+def _evaluate(model, dataset) -> dict:
+    """Validation losses over a whole dataset (batch-size weighted, as ``fit`` reports them)."""
+    mean = _RunningMean()
+    for i in range(len(dataset)):
+        x, y = dataset[i]
+        mean.add(model.test_on_batch(x, y, return_dict=True), _batch_size(x))
+    return {f"val_{k}": v for k, v in mean.means().items()}
+
+
+def _save_best(model, out_dir: Path) -> None:
+    tmp = _atomic_path(out_dir / BEST_WEIGHTS)
+    model.save_weights(tmp)
+    os.replace(tmp, out_dir / BEST_WEIGHTS)
+
+
+def snapshot_path(out_dir, epoch: int) -> Path:
+    """Weights saved after ``epoch`` for a learning curve (``snapshots/epoch-005.weights.h5``)."""
+    return Path(out_dir) / "snapshots" / f"epoch-{int(epoch):03d}.weights.h5"
+
+
+def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads=1, jit_compile="auto",
+           checkpoint_minutes=5.0, snapshot_epochs=(), epoch_hook=None, precision=None):
     keras.utils.set_random_seed(config.seed)
     data = _training_samples(config, cache_dir, root=root, samples=samples)
     train_idx, val_idx = split_train_val(len(data["names"]), config.train.val_images, config.seed)
@@ -449,49 +543,107 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
         )
         val_ds = CropDataset(val_aug, config.train.batch_size, coarse_scale=coarse, shuffle=False, threads=loader_threads)
 
-    model = build_and_compile(config, total_steps=total_epochs * len(train_ds))
+    # Without its checkpoint (a clone gets no weights) a folder's curve and state belong to
+    # weights that are gone: the run starts again, and so does its history.
+    resuming = (out_dir / CHECKPOINT).exists()
+    state = json.loads((out_dir / STATE).read_text()) if resuming and (out_dir / STATE).exists() else {}
+    if precision is None:
+        # A resumed run keeps the precision it started with, whatever this machine would pick.
+        precision = state.get("precision") or hardware.resolve_precision(config.train.precision)
+    model = build_and_compile(config, total_steps=total_epochs * len(train_ds), precision=precision["precision"])
     auto_jit = model.jit_compile  # Keras's choice, kept for prediction
     if jit_compile != "auto":
         model.jit_compile = jit_compile
     used_jit = bool(model.jit_compile)
-    # Without its checkpoint (a clone gets no weights) a folder's curve and state belong to
-    # weights that are gone: the run starts again, and so does its history.
-    start_epoch = 0
+    start_epoch, start_batch, partial = 0, 0, {}
     history = []
     best = math.inf
-    if (out_dir / CHECKPOINT).exists():
-        start_epoch = _load_checkpoint(model, out_dir / CHECKPOINT)
+    if resuming:
+        start_epoch, start_batch, partial = _load_checkpoint(model, out_dir / CHECKPOINT)
         history = [row for row in _read_history(out_dir / HISTORY) if row["epoch"] <= start_epoch]
-        state = json.loads((out_dir / STATE).read_text()) if (out_dir / STATE).exists() else {}
         best = state.get("best", math.inf)
-        train_ds.set_epoch(start_epoch)
     monitor = "val_loss" if val_ds is not None else "loss"
-    callback = _Checkpoint(out_dir, monitor, best, history)
+    snapshot_epochs = {int(e) for e in snapshot_epochs}
+    every = float(checkpoint_minutes) * 60.0
+    malloc = MallocThresholds()
+    verbose = 1 if verbose == "auto" else int(verbose)
+
+    def write_state(epoch, batch):
+        _write_json(out_dir / STATE, {"epoch": epoch, "batch": batch, "best": best, "monitor": monitor,
+                                      "precision": precision})
 
     t0 = time.perf_counter()
-    if start_epoch < total_epochs:
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=total_epochs,
-            initial_epoch=start_epoch,
-            callbacks=[callback, MallocThresholds()],
-            verbose=verbose,
-        )
+    for epoch in range(start_epoch, total_epochs):
+        first = start_batch if epoch == start_epoch else 0
+        carried = partial if epoch == start_epoch and first else {}
+        train_ds.set_epoch(epoch)
+        running = _RunningMean(carried.get("mean"))
+        epoch_seconds = float(carried.get("seconds", 0.0))
+        if verbose:
+            print(f"Epoch {epoch + 1}/{total_epochs}" + (f" (resumed at step {first + 1})" if first else ""), flush=True)
+        # The values shown are already running means: stateful, so the bar does not average them again.
+        bar = keras.utils.Progbar(len(train_ds), verbose=verbose, unit_name="step")
+        malloc.apply()
+        t_epoch = time.perf_counter()
+        t_saved = t_epoch
+        loader = _Prefetch(train_ds, range(first, len(train_ds)))
+        try:
+            for b, (xb, yb) in loader:
+                logs = model.train_on_batch(xb, yb, return_dict=True)
+                running.add(logs, _batch_size(xb))
+                if verbose:
+                    means = running.means()
+                    bar.stateful_metrics.update(means)
+                    bar.update(b + 1, values=list(means.items()), finalize=False)
+                now = time.perf_counter()
+                if every and now - t_saved >= every and b + 1 < len(train_ds):
+                    seconds = epoch_seconds + now - t_epoch
+                    _save_checkpoint(model, out_dir / CHECKPOINT, epoch, batch=b + 1,
+                                     partial={"mean": running.state(), "seconds": seconds})
+                    write_state(epoch, b + 1)
+                    t_saved = time.perf_counter()
+        finally:
+            loader.close()
+        logs = running.means()
+        if val_ds is not None:
+            logs.update(_evaluate(model, val_ds))
+        epoch_seconds += time.perf_counter() - t_epoch
+        if verbose:
+            bar.stateful_metrics.update(logs)
+            bar.update(len(train_ds), values=list(logs.items()), finalize=True)
+        row = {"epoch": epoch + 1, "seconds": round(epoch_seconds, 3), **logs}
+        value = logs.get(monitor, logs.get("loss"))
+        if value is not None and value < best:
+            best = value
+            _save_best(model, out_dir)
+        if epoch + 1 in snapshot_epochs:
+            path = snapshot_path(out_dir, epoch + 1)
+            path.parent.mkdir(exist_ok=True)
+            tmp = _atomic_path(path)
+            model.save_weights(tmp)
+            os.replace(tmp, path)
+        history.append(row)
+        _write_history(out_dir / HISTORY, history)
+        _save_checkpoint(model, out_dir / CHECKPOINT, epoch + 1)
+        write_state(epoch + 1, 0)
+        if epoch_hook is not None:
+            epoch_hook(epoch + 1, model)
     model.jit_compile = auto_jit
-    seconds = sum(row.get("seconds", 0.0) for row in callback.history)
+    seconds = sum(row.get("seconds", 0.0) for row in history)
     if (out_dir / BEST_WEIGHTS).exists():
         model.load_weights(out_dir / BEST_WEIGHTS)
     return TrainResult(
         model=model,
-        history=callback.history,
-        epochs=len(callback.history),
-        steps=len(callback.history) * len(train_ds),
-        images_seen=len(callback.history) * len(train_aug),
+        history=history,
+        epochs=len(history),
+        steps=len(history) * len(train_ds),
+        images_seen=len(history) * len(train_aug),
         seconds=seconds,
         wall_seconds=time.perf_counter() - t0,
-        best_val=callback.best,
+        best_val=best,
         train_names=[data["names"][i] for i in train_idx],
         val_names=[data["names"][i] for i in val_idx],
         jit_compile=used_jit,
+        precision=precision["precision"],
+        precision_reason=precision["reason"],
     )

@@ -38,7 +38,9 @@ out_dir = None
 verbose = 2  # one line per epoch: a per-step progress bar fills an executed notebook with thousands of outputs
 devices = None  # 2, 4 or "all": split each batch over that many devices (JAX backend only)
 loader_threads = 1  # threads making the training crops: raise on a GPU (the results do not change)
-jit_compile = "auto"  # XLA for the training steps; True trains faster on a CPU-only TensorFlow
+jit_compile = "auto"  # XLA for the training steps (faster or slower depending on the CPU: see `make bench`)
+precision = None  # None: the preset's ("auto": bfloat16 where the hardware computes it natively); or "float32", "mixed_bfloat16"
+curve = False  # True: test the network at log-spaced epochs on Test A and B (curve.json, a learning curve)
 
 # %%
 import json
@@ -47,7 +49,8 @@ from glandseg import runner
 from glandseg.config import preset_config
 
 config = preset_config(
-    preset, input=input, unsharp=unsharp, loss=loss, deep_supervision=deep_supervision, seed=seed, epochs=epochs
+    preset, input=input, unsharp=unsharp, loss=loss, deep_supervision=deep_supervision, seed=seed, epochs=epochs,
+    precision=precision,
 )
 if out_dir is None:
     out_dir = f"results/{preset}/{runner.run_id(config)}"
@@ -56,8 +59,10 @@ print(config.to_json(indent=1))
 # %%
 record = runner.run_experiment(
     config, out_dir, root=data_root, verbose=verbose, devices=devices, loader_threads=loader_threads,
-    jit_compile=jit_compile,
+    jit_compile=jit_compile, curve=curve,
 )
+print(f"trained in {record['training'].get('precision', config.train.precision)}: "
+      f"{record['training'].get('precision_reason', 'set in the configuration')}")
 
 # %% [markdown]
 # ## Metrics (pooled over each test part, the challenge's figures)

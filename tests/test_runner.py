@@ -116,3 +116,62 @@ def test_run_id_names_the_grid_point():
     assert runner.run_id(preset_config("workshop", loss="L1", seed=2)) == "h-L1-s2"
     assert runner.run_id(preset_config("workshop", unsharp=True, loss="L2")) == "h-usm-L2-s0"
     assert runner.run_id(preset_config("workshop", input="rgb", deep_supervision=False)) == "rgb-L3-nods-s0"
+
+
+def test_explicit_precision_gets_its_own_folder_name():
+    assert runner.run_id(preset_config("workshop", precision="float32", seed=1)) == "h-L3-f32-s1"
+    assert runner.run_id(preset_config("workshop", precision="mixed_bfloat16")) == "h-L3-bf16-s0"
+    assert runner.run_id(preset_config("workshop")) == "h-L3-s0"  # "auto", the presets' default
+
+
+def test_curve_epochs_are_log_spaced_and_end_at_the_last_epoch():
+    assert runner.curve_epochs(100) == (1, 2, 3, 5, 8, 13, 20, 32, 50, 75, 100)
+    assert runner.curve_epochs(12) == (1, 2, 3, 5, 8, 12)
+    assert runner.curve_epochs(3, [3, 1]) == (1, 3)
+    assert runner.curve_epochs(3, False) == ()
+    with pytest.raises(ValueError, match="1..3"):
+        runner.curve_epochs(3, [4])
+
+
+def test_learning_curve_points_match_a_rescore_of_their_snapshots(tmp_path):
+    from glandseg import train as train_lib
+
+    config = preset_config("smoke", epochs=2)
+    out = tmp_path / "smoke" / "h-L3-s0"
+    record = runner.run_experiment(config, out, verbose=0, curve=True)
+    curve = json.loads((out / runner.CURVE).read_text())
+    assert record["curve"] == runner.CURVE and curve["epochs"] == [1, 2]
+    assert [p["epoch"] for p in curve["points"]] == [1, 2]
+    for p in curve["points"]:
+        assert set(p) >= {"testA", "testB", "train_seconds", "val_loss"}
+        assert 0 <= p["testA"]["f1"] <= 1 and p["train_seconds"] > 0
+    # A point lost to a stop is measured again from its snapshot, with the same figures.
+    first = curve["points"][0]
+    (out / runner.CURVE).write_text(json.dumps({"epochs": [1, 2], "points": curve["points"][1:]}))
+    samples = {s: runner.load_samples(config, s) for s in ("train", *runner.TEST_SPLITS)}
+    tracker = runner._Curve(out, config, samples, tmp_path / ".cache", None, (1, 2))
+    tracker.catch_up(2)
+    again = json.loads((out / runner.CURVE).read_text())["points"][0]
+    assert again["epoch"] == 1
+    for split in runner.TEST_SPLITS:
+        assert again[split]["tp"] == first[split]["tp"] and again[split]["fp"] == first[split]["fp"]
+        assert again[split]["f1"] == pytest.approx(first[split]["f1"])
+    assert train_lib.snapshot_path(out, 1).exists()
+
+
+def test_a_grid_skips_finished_runs_of_an_older_preset_but_checks_unfinished_ones(tmp_path, monkeypatch):
+    import papermill
+
+    ran = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: ran.append(k["parameters"]["out_dir"]))
+    old = preset_config("smoke", precision="float32").to_dict()
+    old["train"]["precision"] = "float32"
+    finished = tmp_path / "smoke" / "h-L3-s0"
+    finished.mkdir(parents=True)
+    (finished / "config.json").write_text(json.dumps(old))
+    (finished / "record.json").write_text("{}")
+    summary = runner.run_grid("smoke", ["h-L3"], [0], results_dir=tmp_path, log=lambda *a: None)
+    assert summary[0]["status"] == "skipped" and ran == []
+    (finished / "record.json").unlink()  # unfinished: resuming it as "auto" would mix precisions
+    with pytest.raises(ValueError, match="train.precision"):
+        runner.run_grid("smoke", ["h-L3"], [0], results_dir=tmp_path, log=lambda *a: None)

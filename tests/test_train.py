@@ -212,3 +212,64 @@ def test_build_and_compile_rejects_bad_jit_compile(value):
 
     with pytest.raises(ValueError, match="jit_compile must be 'auto', True or False"):
         build_and_compile(tiny_config(), jit_compile=value)
+
+
+def test_train_records_the_precision_it_resolved(tmp_path, samples, monkeypatch):
+    from glandseg import hardware
+
+    fake = {"precision": "float32", "requested": "auto", "reason": "faked CPU without bfloat16"}
+    monkeypatch.setattr(hardware, "resolve_precision", lambda precision, **kw: fake)
+    result = train(tiny_config(epochs=1), tmp_path / "run", samples=samples, verbose=0)
+    assert result["precision"] == "float32" and result["precision_reason"] == fake["reason"]
+    state = json.loads((tmp_path / "run" / "train_state.json").read_text())
+    assert state["precision"] == fake
+    # A resumed run keeps the precision it started with, whatever the machine would pick now.
+    monkeypatch.setattr(hardware, "resolve_precision", lambda precision, **kw: {**fake, "precision": "mixed_bfloat16"})
+    again = train(tiny_config(epochs=2), tmp_path / "run", samples=samples, verbose=0)
+    assert again["precision"] == "float32"
+
+
+def test_a_stop_inside_an_epoch_resumes_where_it_stopped(tmp_path, samples, monkeypatch):
+    # batch 2: several steps an epoch, so a checkpoint falls inside one
+    config = tiny_config(batch_size=2, epochs=2)
+    straight = train(config, tmp_path / "straight", samples=samples, verbose=0, checkpoint_minutes=0)
+    steps = straight["steps"] // 2
+    assert steps >= 3
+
+    real = CropDataset.__getitem__
+    calls = {"n": 0}
+
+    def stop_in_epoch_2(self, index):
+        if self.shuffle and self.epoch == 1 and index == 2:
+            raise KeyboardInterrupt  # as a kill would, after two steps of the second epoch
+        return real(self, index)
+
+    monkeypatch.setattr(CropDataset, "__getitem__", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        # a checkpoint after every step (the interval is a fraction of a millisecond)
+        train(config, tmp_path / "stopped", samples=samples, verbose=0, checkpoint_minutes=1e-9)
+    state = json.loads((tmp_path / "stopped" / "train_state.json").read_text())
+    assert (state["epoch"], state["batch"]) in {(1, 1), (1, 2)}
+    monkeypatch.setattr(CropDataset, "__getitem__", real)
+    resumed = train(config, tmp_path / "stopped", samples=samples, verbose=0)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose([r[key] for r in resumed["history"]], [r[key] for r in straight["history"]], rtol=1e-3)
+
+
+def test_snapshots_and_epoch_hook(tmp_path, samples):
+    from glandseg.train import snapshot_path
+
+    seen = []
+    result = train(tiny_config(epochs=3), tmp_path / "run", samples=samples, verbose=0, snapshot_epochs=(1, 3),
+                   epoch_hook=lambda epoch, model: seen.append((epoch, model is not None)))
+    assert seen == [(1, True), (2, True), (3, True)]
+    assert snapshot_path(tmp_path / "run", 1).exists() and snapshot_path(tmp_path / "run", 3).exists()
+    assert not snapshot_path(tmp_path / "run", 2).exists()
+    assert result["epochs"] == 3
+
+
+@pytest.mark.parametrize("value", [-1, "5", True])
+def test_bad_checkpoint_minutes_fail_before_training(tmp_path, samples, value):
+    with pytest.raises(ValueError, match="checkpoint_minutes"):
+        train(tiny_config(), tmp_path / "run", samples=samples, checkpoint_minutes=value)
