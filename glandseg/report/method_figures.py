@@ -484,7 +484,7 @@ OPEN_DECISIONS = (
     ("Connectivity of glands", "connected components", "4-connected", "postprocess.connectivity"),
     ("Input size (preset choice)", "832x576", "832x576 (paper); smaller in the CPU presets", "preprocess.size"),
     ("Epochs (preset choice)", "100", "100 (paper); a few in the CPU presets", "train.epochs"),
-    ("Numeric precision", "not stated (Titan X)", "float32", "train.precision"),
+    ("Numeric precision", "not stated (Titan X)", "auto: bfloat16 where the hardware computes it natively, else float32", "train.precision"),
 )
 
 

@@ -1,0 +1,295 @@
+"""How the network is trained, as measured: precision, and how long is long enough.
+
+Serves two book pages:
+
+- book/method.md, "float32 or bfloat16": :func:`precision_check` pairs the runs of one
+  configuration and seed made in float32 and in ``mixed_bfloat16`` (``results/precision/``)
+  and sets their differences beside the spread between seeds; :func:`precision_table` and
+  :func:`precision_figure` show them.
+- book/results.md, "How long is long enough": :func:`load_curves` reads the learning curves
+  (``curve.json``) of runs trained with ``--curve``, finished or still training;
+  :func:`convergence_figure` draws them against epochs or computing hours beside the 4-epoch
+  runs and the paper's figures; :func:`training_estimate` projects a run's hours from its
+  epochs so far.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from glandseg import results
+from glandseg.report.tables import Table
+
+__all__ = [
+    "PRECISION_RESULTS",
+    "precision_check",
+    "precision_table",
+    "precision_figure",
+    "load_curves",
+    "training_estimate",
+    "convergence_figure",
+]
+
+#: Where ``glandseg grid ... --precision P --results results/precision`` puts the paired runs.
+PRECISION_RESULTS = "results/precision"
+
+_METRICS = (("f1", "F1", 3), ("object_dice", "object Dice", 3), ("object_hausdorff", "object Hausdorff", 1))
+_SPLITS = (("testA", "Test A"), ("testB", "Test B"))
+
+
+def precision_check(records, baseline="float32", other="mixed_bfloat16") -> dict:
+    """Pair runs that differ only in precision and compare the differences with the seed spread.
+
+    Parameters
+    ----------
+    records : list of dict
+        Run records (:func:`glandseg.results.load_records` of :data:`PRECISION_RESULTS`); each
+        holds its explicit ``config.train.precision``.
+    baseline, other : str
+        The two precisions compared (``other - baseline``).
+
+    Returns
+    -------
+    dict
+        ``pairs``: one dict per (preset, configuration, seed) run in both precisions, with the
+        pooled figures (``baseline`` and ``other``: ``{split: {metric: value}}``) and training
+        seconds of each; ``summary``: ``{split: {metric: {"mean_difference", "sd_difference",
+        "seed_sd"}}}`` where ``seed_sd`` is the sample sd over seeds of the baseline runs (None
+        below two pairs); ``speedup``: baseline seconds / other seconds per pair; ``cpus``: the
+        CPU models that made the runs.
+
+    Examples
+    --------
+    >>> def rec(p, seed, f1, sec):
+    ...     return {"preset": "w", "seed": seed, "config": {"input": "hematoxylin", "loss": "L3",
+    ...             "train": {"precision": p}}, "training": {"seconds": sec},
+    ...             "metrics": {s: {"pooled": {"f1": f1, "object_dice": 0.8, "object_hausdorff": 90.0}}
+    ...                         for s in ("testA", "testB")}}
+    >>> out = precision_check([rec("float32", 0, 0.70, 300), rec("mixed_bfloat16", 0, 0.72, 200),
+    ...                        rec("float32", 1, 0.74, 300), rec("mixed_bfloat16", 1, 0.73, 200)])
+    >>> round(out["summary"]["testA"]["f1"]["mean_difference"], 3), out["speedup"]
+    (0.005, [1.5, 1.5])
+    """
+    by_key: dict[tuple, dict] = {}
+    for rec in records:
+        precision = rec.get("config", {}).get("train", {}).get("precision")
+        if precision not in (baseline, other):
+            continue
+        key = (rec.get("preset"), results.config_label(rec["config"]), rec.get("seed"))
+        by_key.setdefault(key, {})[precision] = rec
+    pairs = []
+    for (preset, method, seed), both in sorted(by_key.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2] or 0)):
+        if baseline not in both or other not in both:
+            continue
+        row = {"preset": preset, "method": method, "seed": seed}
+        for name in (baseline, other):
+            rec = both[name]
+            row[name] = {s: {m: rec["metrics"][s]["pooled"][m] for m, _, _ in _METRICS} for s, _ in _SPLITS
+                         if s in rec.get("metrics", {})}
+            row[f"{name}_seconds"] = rec.get("training", {}).get("seconds")
+            row[f"{name}_cpu"] = rec.get("provenance", {}).get("cpu", {}).get("model")
+        pairs.append(row)
+    summary = {}
+    for split, _ in _SPLITS:
+        summary[split] = {}
+        for metric, _, _ in _METRICS:
+            diffs = [p[other][split][metric] - p[baseline][split][metric] for p in pairs
+                     if split in p[baseline] and split in p[other]]
+            base = [p[baseline][split][metric] for p in pairs if split in p[baseline]]
+            summary[split][metric] = {
+                "mean_difference": float(np.mean(diffs)) if diffs else None,
+                "sd_difference": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else None,
+                "seed_sd": float(np.std(base, ddof=1)) if len(base) > 1 else None,
+                "n": len(diffs),
+            }
+    speedup = [p[f"{baseline}_seconds"] / p[f"{other}_seconds"] for p in pairs
+               if p.get(f"{baseline}_seconds") and p.get(f"{other}_seconds")]
+    cpus = sorted({p[f"{n}_cpu"] for p in pairs for n in (baseline, other) if p.get(f"{n}_cpu")})
+    return {"baseline": baseline, "other": other, "pairs": pairs, "summary": summary, "speedup": speedup, "cpus": cpus}
+
+
+def _fmt(value, digits, signed=False):
+    if value is None:
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def precision_table(check: dict, caption=None) -> Table:
+    """Each pair's figures in both precisions, then the mean difference beside the seed spread."""
+    base, other = check["baseline"], check["other"]
+    cols = ["run", "precision", "training (min)"] + [f"{s} {label}" for s, _ in _SPLITS for _, label, _ in _METRICS[:1]] + \
+        [f"Test A {label}" for _, label, _ in _METRICS[1:]]
+    rows = []
+    for p in check["pairs"]:
+        for name in (base, other):
+            fig = p[name]
+            secs = p.get(f"{name}_seconds")
+            rows.append([f"{p['method']}, seed {p['seed']}", name, _fmt(secs / 60 if secs else None, 1),
+                         *(_fmt(fig.get(s, {}).get("f1"), 3) for s, _ in _SPLITS),
+                         *(_fmt(fig.get("testA", {}).get(m), d) for m, _, d in _METRICS[1:])])
+    if check["pairs"]:
+        sm = check["summary"]
+        speed = check["speedup"]
+        rows.append([f"mean difference ({other} − {base})", "", f"{np.mean(speed):.2f}x faster" if speed else "n/a",
+                     *(_fmt(sm[s]["f1"]["mean_difference"], 3, True) for s, _ in _SPLITS),
+                     *(_fmt(sm["testA"][m]["mean_difference"], d, True) for m, _, d in _METRICS[1:])])
+        rows.append([f"sd between seeds ({base})", "", "",
+                     *(_fmt(sm[s]["f1"]["seed_sd"], 3) for s, _ in _SPLITS),
+                     *(_fmt(sm["testA"][m]["seed_sd"], d) for m, _, d in _METRICS[1:])])
+    if caption is None:
+        caption = ("Paired runs in float32 and bfloat16: " + (", ".join(check["cpus"]) or "not run yet"))
+    return Table(cols, rows or [["not run yet"] + [""] * (len(cols) - 1)], caption=caption)
+
+
+def precision_figure(check: dict):
+    """Pooled F1 of each seed in both precisions, Test A and Test B, one line per seed."""
+    import matplotlib.pyplot as plt
+
+    if not check["pairs"]:
+        return None
+    base, other = check["baseline"], check["other"]
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), sharey=False)
+    for ax, (split, title) in zip(axes, _SPLITS):
+        for p in check["pairs"]:
+            if split not in p[base] or split not in p[other]:
+                continue
+            ys = [p[base][split]["f1"], p[other][split]["f1"]]
+            ax.plot([0, 1], ys, "o-", label=f"seed {p['seed']}")
+        ax.set_xticks([0, 1], [base, other])
+        ax.set_xlim(-0.3, 1.3)
+        ax.set_title(f"{title}: pooled F1", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
+
+
+def load_curves(root="results") -> list[dict]:
+    """Learning curves of every run folder under ``root`` that has a ``curve.json``.
+
+    Returns
+    -------
+    list of dict
+        ``preset``, ``run_id``, ``path``, ``points`` (as written by the runner: ``epoch``,
+        ``train_seconds``, ``val_loss``, ``testA`` and ``testB`` pooled figures),
+        ``epochs_planned`` (the configuration's), ``epochs_done`` (from ``history.csv``),
+        ``finished`` (a record exists), ``epoch_seconds`` (each finished epoch's seconds) and
+        ``cpu`` (the record's CPU model, where finished).
+    """
+    out = []
+    for path in sorted(Path(root).glob("*/*/curve.json")):
+        run = path.parent
+        curve = json.loads(path.read_text())
+        config = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+        history = _read_history(run / "history.csv")
+        record = json.loads((run / "record.json").read_text()) if (run / "record.json").exists() else None
+        out.append({
+            "preset": config.get("preset", run.parent.name),
+            "run_id": run.name,
+            "path": str(run),
+            "points": curve.get("points", []),
+            "epochs_planned": config.get("train", {}).get("epochs"),
+            "epochs_done": len(history),
+            "epoch_seconds": [h.get("seconds") for h in history],
+            "finished": record is not None,
+            "cpu": (record or {}).get("provenance", {}).get("cpu", {}).get("model"),
+            "precision": (record or {}).get("training", {}).get("precision"),
+        })
+    return out
+
+
+def training_estimate(epoch_seconds, total_epochs: int) -> dict | None:
+    """Projected training hours of a run from its finished epochs.
+
+    The first epoch includes start-up costs, so the projection is the finished epochs' seconds
+    plus the remaining epochs at the median of the epochs after the first (the first alone when
+    it is the only one).
+
+    Returns
+    -------
+    dict or None
+        ``done_hours``, ``projected_hours``, ``epoch_seconds`` (the median used), ``epochs_done``;
+        None without a finished epoch.
+
+    Examples
+    --------
+    >>> training_estimate([400.0, 300.0, 310.0], 10)["projected_hours"]  # (1010 + 7 x 305) / 3600
+    0.8736111111111111
+    """
+    secs = [float(s) for s in epoch_seconds if s]
+    if not secs:
+        return None
+    typical = float(np.median(secs[1:])) if len(secs) > 1 else secs[0]
+    remaining = max(int(total_epochs) - len(secs), 0)
+    return {"done_hours": sum(secs) / 3600, "projected_hours": (sum(secs) + remaining * typical) / 3600,
+            "epoch_seconds": typical, "epochs_done": len(secs)}
+
+
+def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", four_epoch_preset="cpu"):
+    """Test A and Test B figures against training epochs or hours, for every learning curve.
+
+    Parameters
+    ----------
+    curves : list of dict
+        :func:`load_curves`.
+    records : list of dict
+        Run records; those of ``four_epoch_preset`` with configuration ``paper_label`` are drawn
+        as points (one per seed) at their epoch count or hours.
+    x : {"epoch", "hours"}
+        The horizontal axis: epochs (log scale) or training hours on the CPU that ran it.
+    paper_label : str
+        The paper's row drawn as a horizontal line (:data:`glandseg.results.PAPER_TABLES`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when there is neither a curve nor a point to draw.
+    """
+    import matplotlib.pyplot as plt
+
+    if x not in ("epoch", "hours"):
+        raise ValueError(f"x must be 'epoch' or 'hours'. Received: x={x!r}")
+    points = [r for r in records if r.get("preset") == four_epoch_preset
+              and results.config_label(r["config"]) == paper_label]
+    if not curves and not points:
+        return None
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
+    for i, (split, split_title) in enumerate(_SPLITS):
+        for j, (metric, label, _) in enumerate(_METRICS):
+            ax = axes[i, j]
+            for c in curves:
+                pts = [p for p in c["points"] if split in p]
+                if not pts:
+                    continue
+                xs = [p["epoch"] if x == "epoch" else p["train_seconds"] / 3600 for p in pts]
+                status = "" if c["finished"] else f", {c['epochs_done']} of {c['epochs_planned']} epochs so far"
+                ax.plot(xs, [p[split][metric] for p in pts], "o-", ms=3, label=f"{c['preset']} {c['run_id']}{status}")
+            if points:
+                xs = [r["config"]["train"]["epochs"] if x == "epoch" else (r["training"].get("seconds") or np.nan) / 3600
+                      for r in points]
+                ys = [r["metrics"][split]["pooled"][metric] for r in points]
+                ax.plot(xs, ys, "k^", ms=5, label=f"{four_epoch_preset} preset, {len(points)} seeds")
+            paper = results.PAPER_TABLES[split].get(paper_label)
+            if paper is not None:
+                ax.axhline(paper[j], color="tab:red", ls="--", lw=1, label=f"paper {paper_label}")
+            if x == "epoch":
+                ax.set_xscale("log")
+            ax.set_title(f"{split_title}: {label}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if i == 1:
+                ax.set_xlabel("epochs" if x == "epoch" else "training hours (CPU)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, max(1, len(labels))), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

@@ -1,0 +1,90 @@
+"""glandseg.report.training: the precision check and the learning curves, on hand-made records."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import pytest
+
+from glandseg.report import training
+
+
+def _record(precision, seed, f1a, f1b, seconds, preset="workshop", cpu="Test CPU"):
+    pooled = lambda f1: {"f1": f1, "object_dice": 0.8, "object_hausdorff": 90.0}  # noqa: E731
+    return {"preset": preset, "seed": seed, "run_id": f"h-L3-{precision}-s{seed}",
+            "config": {"input": "hematoxylin", "unsharp": False, "loss": "L3", "deep_supervision": True,
+                       "train": {"precision": precision, "epochs": 4}},
+            "training": {"seconds": seconds}, "provenance": {"cpu": {"model": cpu}},
+            "metrics": {"testA": {"pooled": pooled(f1a)}, "testB": {"pooled": pooled(f1b)}}}
+
+
+def test_precision_check_pairs_by_seed_and_compares_with_the_seed_spread():
+    recs = [_record("float32", 0, 0.70, 0.60, 600), _record("mixed_bfloat16", 0, 0.71, 0.58, 400),
+            _record("float32", 1, 0.74, 0.66, 600), _record("mixed_bfloat16", 1, 0.72, 0.66, 300),
+            _record("float32", 2, 0.72, 0.62, 600)]  # seed 2 has no bfloat16 twin: left out
+    out = training.precision_check(recs)
+    assert [p["seed"] for p in out["pairs"]] == [0, 1]
+    a = out["summary"]["testA"]["f1"]
+    assert a["mean_difference"] == pytest.approx(((0.71 - 0.70) + (0.72 - 0.74)) / 2)
+    assert a["seed_sd"] == pytest.approx(0.0282842712, rel=1e-6)  # sd of 0.70 and 0.74
+    assert out["speedup"] == [1.5, 2.0] and out["cpus"] == ["Test CPU"]
+    table = training.precision_table(out)
+    text = table._repr_markdown_() if hasattr(table, "_repr_markdown_") else str(table.rows)
+    assert "1.75x faster" in text
+
+
+def test_precision_check_without_pairs_says_not_run_yet():
+    out = training.precision_check([_record("float32", 0, 0.7, 0.6, 100)])
+    assert out["pairs"] == [] and out["summary"]["testA"]["f1"]["mean_difference"] is None
+    assert training.precision_table(out).rows[0][0] == "not run yet"
+    assert training.precision_figure(out) is None
+
+
+def _curve_run(root, preset, run_id, epochs, planned, finished):
+    run = root / preset / run_id
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"preset": preset, "train": {"epochs": planned}}))
+    rows = "epoch,seconds,loss\n" + "".join(f"{e},{100 + e},{-e}\n" for e in range(1, epochs + 1))
+    (run / "history.csv").write_text(rows)
+    pts = [{"epoch": e, "train_seconds": sum(100 + k for k in range(1, e + 1)), "val_loss": -e,
+            "testA": {"f1": 0.5 + e / 100, "object_dice": 0.6, "object_hausdorff": 100 - e},
+            "testB": {"f1": 0.4 + e / 100, "object_dice": 0.5, "object_hausdorff": 150 - e}} for e in (1, 2, 3) if e <= epochs]
+    (run / "curve.json").write_text(json.dumps({"epochs": [1, 2, 3], "points": pts}))
+    if finished:
+        (run / "record.json").write_text(json.dumps({"provenance": {"cpu": {"model": "Test CPU"}},
+                                                     "training": {"precision": "float32"}}))
+
+
+def test_load_curves_reads_finished_and_running_runs(tmp_path):
+    _curve_run(tmp_path, "paper", "h-L3-s0", 2, 100, finished=False)
+    _curve_run(tmp_path, "cpu-long", "h-L3-s0", 3, 3, finished=True)
+    curves = {c["preset"]: c for c in training.load_curves(tmp_path)}
+    assert curves["paper"]["epochs_done"] == 2 and not curves["paper"]["finished"]
+    assert [p["epoch"] for p in curves["paper"]["points"]] == [1, 2]
+    assert curves["cpu-long"]["finished"] and curves["cpu-long"]["cpu"] == "Test CPU"
+    assert curves["paper"]["epoch_seconds"] == [101.0, 102.0]
+
+
+def test_training_estimate_projects_from_the_epochs_after_the_first():
+    est = training.training_estimate([500, 100, 120, 110], 10)
+    assert est["epoch_seconds"] == 110 and est["epochs_done"] == 4
+    assert est["projected_hours"] == pytest.approx((830 + 6 * 110) / 3600)
+    assert training.training_estimate([], 10) is None
+
+
+def test_convergence_figure_draws_each_curve_the_points_and_the_paper(tmp_path):
+    _curve_run(tmp_path, "paper", "h-L3-s0", 3, 100, finished=False)
+    curves = training.load_curves(tmp_path)
+    four = [_record("float32", s, 0.78, 0.67, 3600, preset="cpu") for s in (0, 1)]
+    for x in ("epoch", "hours"):
+        fig = training.convergence_figure(curves, four, x=x)
+        axes = fig.axes
+        assert len(axes) == 6
+        lines = axes[0].get_lines()
+        assert lines[0].get_ydata().tolist() == pytest.approx([0.51, 0.52, 0.53])  # the curve, Test A F1
+        assert lines[1].get_ydata().tolist() == [0.78, 0.78]  # the two 4-epoch seeds
+        assert lines[2].get_ydata()[0] == 0.846  # the paper's H + L3, Test A F1
+    assert training.convergence_figure([], []) is None
+    with pytest.raises(ValueError, match="x must be"):
+        training.convergence_figure(curves, x="minutes")
