@@ -27,7 +27,7 @@ import numbers
 import keras
 from keras import layers
 
-__all__ = ["build_linknet", "build_model", "model_summary_table", "COARSE_SOURCES", "OUTPUT_STRIDE"]
+__all__ = ["build_linknet", "build_model", "count_flops", "model_summary_table", "COARSE_SOURCES", "OUTPUT_STRIDE"]
 
 #: Total downsampling of the encoder: input sides must be multiples of this.
 OUTPUT_STRIDE = 32
@@ -49,7 +49,12 @@ _HEAD_FILTERS = 32
 _KERNEL_INIT = "he_normal"  # ReLU network (He et al.); the 1-channel output convolutions keep Keras' default
 
 
-def _conv_bn_relu(x, filters, kernel_size, *, strides=1, transpose=False, name):
+def _bn(x, name, batch_norm):
+    """BatchNormalization named ``name``; nothing where ``batch_norm`` is False (BN folded)."""
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)(x) if batch_norm else x
+
+
+def _conv_bn_relu(x, filters, kernel_size, *, strides=1, transpose=False, name, batch_norm=True):
     """Conv (or transposed conv) + BN + ReLU, named ``{name}``, ``{name}_bn``, ``{name}_relu``."""
     conv = layers.Conv2DTranspose if transpose else layers.Conv2D
     x = conv(
@@ -57,31 +62,31 @@ def _conv_bn_relu(x, filters, kernel_size, *, strides=1, transpose=False, name):
         kernel_size,
         strides=strides,
         padding="same",
-        use_bias=False,
+        use_bias=not batch_norm,
         kernel_initializer=_KERNEL_INIT,
         name=name,
     )(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = _bn(x, f"{name}_bn", batch_norm)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def stem(x, filters=64, name="stem"):
+def stem(x, filters=64, name="stem", batch_norm=True):
     """7x7/2 convolution + BN + ReLU and 3x3/2 max-pool: ``(B, H, W, C) -> (B, H/4, W/4, 64)``."""
     x = layers.Conv2D(
         filters,
         7,
         strides=2,
         padding="same",
-        use_bias=False,
+        use_bias=not batch_norm,
         kernel_initializer=_KERNEL_INIT,
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = _bn(x, f"{name}_bn", batch_norm)
     x = layers.ReLU(name=f"{name}_relu")(x)
     return layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)
 
 
-def basic_block(x, filters, stride=1, name="block"):
+def basic_block(x, filters, stride=1, name="block", batch_norm=True):
     """ResNet basic block: two 3x3 convolutions and an identity (or 1x1 projection) shortcut.
 
     The shortcut is a 1x1 convolution with stride ``stride`` + BN (``{name}_0_conv``,
@@ -89,53 +94,53 @@ def basic_block(x, filters, stride=1, name="block"):
     """
     if stride != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(
-            filters, 1, strides=stride, use_bias=False, kernel_initializer=_KERNEL_INIT,
+            filters, 1, strides=stride, use_bias=not batch_norm, kernel_initializer=_KERNEL_INIT,
             name=f"{name}_0_conv",
         )(x)
-        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_0_bn")(shortcut)
+        shortcut = _bn(shortcut, f"{name}_0_bn", batch_norm)
     else:
         shortcut = x
     y = layers.Conv2D(
-        filters, 3, strides=stride, padding="same", use_bias=False, kernel_initializer=_KERNEL_INIT,
+        filters, 3, strides=stride, padding="same", use_bias=not batch_norm, kernel_initializer=_KERNEL_INIT,
         name=f"{name}_1_conv",
     )(x)
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_1_bn")(y)
+    y = _bn(y, f"{name}_1_bn", batch_norm)
     y = layers.ReLU(name=f"{name}_1_relu")(y)
     y = layers.Conv2D(
-        filters, 3, padding="same", use_bias=False, kernel_initializer=_KERNEL_INIT,
+        filters, 3, padding="same", use_bias=not batch_norm, kernel_initializer=_KERNEL_INIT,
         name=f"{name}_2_conv",
     )(y)
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_2_bn")(y)
+    y = _bn(y, f"{name}_2_bn", batch_norm)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def encoder_stage(x, filters, stride, blocks=2, name="enc"):
+def encoder_stage(x, filters, stride, blocks=2, name="enc", batch_norm=True):
     """``blocks`` basic blocks; only the first one strides."""
     for j in range(1, blocks + 1):
-        x = basic_block(x, filters, stride=stride if j == 1 else 1, name=f"{name}_block{j}")
+        x = basic_block(x, filters, stride=stride if j == 1 else 1, name=f"{name}_block{j}", batch_norm=batch_norm)
     return x
 
 
-def decoder_block(x, filters, stride=2, name="dec"):
+def decoder_block(x, filters, stride=2, name="dec", batch_norm=True):
     """LinkNet decoder block: 1x1 conv to m/4, 3x3 transposed conv (``stride``), 1x1 conv to n.
 
     Each convolution is followed by BN and ReLU; ``m`` is the input width and ``n = filters``.
     """
     mid = x.shape[-1] // 4
-    x = _conv_bn_relu(x, mid, 1, name=f"{name}_reduce")
-    x = _conv_bn_relu(x, mid, 3, strides=stride, transpose=True, name=f"{name}_up")
-    return _conv_bn_relu(x, filters, 1, name=f"{name}_expand")
+    x = _conv_bn_relu(x, mid, 1, name=f"{name}_reduce", batch_norm=batch_norm)
+    x = _conv_bn_relu(x, mid, 3, strides=stride, transpose=True, name=f"{name}_up", batch_norm=batch_norm)
+    return _conv_bn_relu(x, filters, 1, name=f"{name}_expand", batch_norm=batch_norm)
 
 
-def head(x, filters=_HEAD_FILTERS, name="head"):
+def head(x, filters=_HEAD_FILTERS, name="head", batch_norm=True):
     """LinkNet final block up to the logits: ``(B, H/4, W/4, 64) -> (B, H, W, 1)``.
 
     3x3 transposed conv /2 (32) + BN + ReLU, 3x3 conv (32) + BN + ReLU, 2x2 transposed conv /2
     to one channel (with bias, no activation: the sigmoid is the ``final`` layer).
     """
-    x = _conv_bn_relu(x, filters, 3, strides=2, transpose=True, name=f"{name}_up1")
-    x = _conv_bn_relu(x, filters, 3, name=f"{name}_conv")
+    x = _conv_bn_relu(x, filters, 3, strides=2, transpose=True, name=f"{name}_up1", batch_norm=batch_norm)
+    x = _conv_bn_relu(x, filters, 3, name=f"{name}_conv", batch_norm=batch_norm)
     return layers.Conv2DTranspose(1, 2, strides=2, padding="same", name=f"{name}_up2")(x)
 
 
@@ -165,7 +170,8 @@ def _check_input_shape(input_shape):
     return h, w, c
 
 
-def build_linknet(input_shape=(576, 832, 1), *, deep_supervision=True, coarse_scale=4, name="linknet"):
+def build_linknet(input_shape=(576, 832, 1), *, deep_supervision=True, coarse_scale=4, name="linknet",
+                  batch_norm=True):
     """Build the paper's LinkNet with an optional coarse (deep-supervision) output.
 
     Parameters
@@ -180,6 +186,10 @@ def build_linknet(input_shape=(576, 832, 1), *, deep_supervision=True, coarse_sc
         Downsampling factor of the coarse output relative to the input (see Notes).
     name : str, keyword-only
         Model name.
+    batch_norm : bool, keyword-only
+        False builds the inference twin without BatchNormalization layers, whose convolutions
+        carry a bias instead (:func:`fold_batch_norm` fills it); it cannot be trained as the
+        paper's network.
 
     Returns
     -------
@@ -253,24 +263,26 @@ def build_linknet(input_shape=(576, 832, 1), *, deep_supervision=True, coarse_sc
         )
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string. Received: name={name!r}")
+    if not isinstance(batch_norm, bool):
+        raise ValueError(f"batch_norm must be True or False. Received: batch_norm={batch_norm!r}")
 
     inputs = keras.Input(shape=input_shape, name="image")
-    x = stem(inputs, name="stem")
+    x = stem(inputs, name="stem", batch_norm=batch_norm)
 
     stage_inputs = []
     for i, (filters, stride) in enumerate(ENCODER_STAGES, start=1):
         stage_inputs.append(x)
-        x = encoder_stage(x, filters, stride, name=f"enc{i}")
+        x = encoder_stage(x, filters, stride, name=f"enc{i}", batch_norm=batch_norm)
 
     decoder_outputs = {}
     for i in range(len(ENCODER_STAGES), 0, -1):
         skip = stage_inputs[i - 1]
         stride = ENCODER_STAGES[i - 1][1]
-        y = decoder_block(x, skip.shape[-1], stride=stride, name=f"dec{i}")
+        y = decoder_block(x, skip.shape[-1], stride=stride, name=f"dec{i}", batch_norm=batch_norm)
         x = layers.Add(name=f"dec{i}_skip_add")([y, skip])
         decoder_outputs[f"dec{i}"] = x
 
-    logits = head(x, name="head")
+    logits = head(x, name="head", batch_norm=batch_norm)
     outputs = {"final": layers.Activation("sigmoid", dtype="float32", name="final")(logits)}
     if deep_supervision:
         tap = decoder_outputs[COARSE_SOURCES[coarse_scale]]
@@ -378,3 +390,182 @@ def model_summary_table(model):
         row["layers"] += 1
         row["output_shape"] = tuple(layer.output.shape)
     return list(rows.values())
+
+
+#: Convolution-like layers, by how their multiply-adds are counted (see :func:`count_flops`).
+_CONV = (layers.Conv1D, layers.Conv2D, layers.Conv3D)
+_CONV_TRANSPOSE = (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)
+_DEPTHWISE = (layers.DepthwiseConv1D, layers.DepthwiseConv2D)
+_SEPARABLE = (layers.SeparableConv1D, layers.SeparableConv2D)
+
+
+def _prod(values):
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
+def _layer_shapes(layer):
+    """``(input shapes, output shapes)`` of a layer called once, without the batch axis."""
+    try:
+        inputs, outputs = layer.input, layer.output
+    except (AttributeError, ValueError) as err:
+        raise ValueError(
+            f"count_flops reads each layer's input and output shape; layer {layer.name!r} is used more than "
+            f"once or was never called ({err})"
+        ) from None
+    inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    outputs = list(outputs.values()) if isinstance(outputs, dict) else outputs
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    shapes_in, shapes_out = [tuple(t.shape[1:]) for t in inputs], [tuple(t.shape[1:]) for t in outputs]
+    if any(s is None for shape in shapes_in + shapes_out for s in shape):
+        raise ValueError(
+            f"layer {layer.name!r} has a shape that is not fully defined ({shapes_in} -> {shapes_out}); "
+            "pass input_hw, or build the model with a fixed input shape"
+        )
+    return shapes_in, shapes_out
+
+
+def _conv_macs(layer, shape_in, shape_out):
+    """Multiply-adds of one call of a convolution-like layer on one item (channels last)."""
+    kernel = _prod(layer.kernel_size)
+    c_in, c_out = int(shape_in[-1]), int(shape_out[-1])
+    if isinstance(layer, _SEPARABLE):  # depthwise, then a 1x1 pointwise convolution
+        mid = c_in * layer.depth_multiplier
+        return _prod(shape_out[:-1]) * (mid * kernel + mid * c_out)
+    if isinstance(layer, _DEPTHWISE):
+        return _prod(shape_out[:-1]) * c_in * layer.depth_multiplier * kernel
+    groups = getattr(layer, "groups", 1) or 1
+    if isinstance(layer, _CONV_TRANSPOSE):  # every input position scatters a kernel-sized patch
+        return _prod(shape_in[:-1]) * c_in * kernel * c_out // groups
+    return _prod(shape_out[:-1]) * c_out * kernel * c_in // groups
+
+
+def _other_flops(layer, shapes_in, shapes_out):
+    """Rough operation count of a non-convolution layer (see :func:`count_flops`), or 0."""
+    n_out = _prod(shapes_out[0])
+    if isinstance(layer, layers.BatchNormalization):
+        return 2 * n_out
+    if isinstance(layer, (layers.ReLU, layers.Activation, layers.LeakyReLU, layers.ELU, layers.Softmax, layers.PReLU)):
+        return n_out
+    if isinstance(layer, (layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum, layers.Minimum)):
+        return (len(shapes_in) - 1) * n_out
+    if isinstance(layer, (layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D,
+                          layers.AveragePooling1D, layers.AveragePooling2D, layers.AveragePooling3D)):
+        return _prod(layer.pool_size) * n_out
+    return 0
+
+
+def _with_input_hw(model, input_hw):
+    """``model`` itself, or a clone of it with a fixed ``(height, width)`` input."""
+    if input_hw is None:
+        return model
+    h, w = (int(s) for s in input_hw)
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+        raise ValueError(f"input_hw needs a model with one (batch, height, width, channels) input; "
+                         f"{model.name!r} has inputs {[tuple(t.shape) for t in model.inputs]}")
+    shape = tuple(model.inputs[0].shape[1:])
+    if shape[:2] == (h, w):
+        return model
+    return keras.models.clone_model(model, input_tensors=keras.Input(shape=(h, w, shape[2])))
+
+
+def count_flops(model, input_hw=None):
+    """Floating-point operations of one forward pass of ``model`` on one item, from its layers.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional model, e.g. from :func:`build_linknet`. Its layers must have fully defined
+        shapes: build it with a fixed input shape, or pass ``input_hw``.
+    input_hw : (int, int), optional
+        ``(height, width)`` of the one image: a model with another (or a ``None``) input size
+        is cloned with a fixed ``(height, width, channels)`` input (its weights are not used).
+
+    Returns
+    -------
+    dict
+        ``conv_macs`` (int): multiply-adds of the convolution-like and dense layers for one
+        image (batch of 1); ``conv_flops`` (int): ``2 * conv_macs``, FLOPs (a multiply and an
+        add each), the headline figure; ``other_flops`` (int): a rough count of everything
+        else (see Notes); ``by_layer_type`` (dict): FLOPs per layer class name (``"bias"``:
+        the bias additions); ``input_hw`` (tuple) the image size counted.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a Keras model.
+    ValueError
+        If a layer's shape is not fully defined, a layer is called more than once (shared
+        layers are not counted), or ``input_hw`` is given for a model without one image input.
+
+    Notes
+    -----
+    Multiply-adds per item, from each layer's own input (``H_in x W_in x C_in``) and output
+    (``H_out x W_out x C_out``) shapes, kernel ``k_h x k_w`` and ``groups`` ``g``:
+
+    * ``Conv*``: ``H_out W_out C_out k_h k_w C_in / g`` (strides and padding enter through
+      the output size);
+    * ``Conv*Transpose``: ``H_in W_in C_in k_h k_w C_out`` (every input position scatters a
+      kernel-sized patch, cropped or not), which is the cost of the convolution it transposes;
+    * ``DepthwiseConv*``: ``H_out W_out C_in m k_h k_w`` with depth multiplier ``m``;
+      ``SeparableConv*``: that plus the ``1x1`` pointwise convolution;
+    * ``Dense``: input elements x ``units``.
+
+    ``other_flops`` counts, per output element, 2 for BatchNormalization (a scale and a shift,
+    as at inference), 1 for an activation (whatever the function), ``n - 1`` for a merge of
+    ``n`` tensors, the pool size for pooling, and 1 for each bias. These memory-bound
+    operations are left out of ``conv_flops`` on purpose: arithmetic throughput (GFLOP/s
+    against a matmul peak) is measured on the convolutions, as is usual.
+
+    Training costs about three forward passes (the forward products, and in the backward
+    pass one product for the input gradients and one for the weight gradients); the
+    benchmarks (``benchmarks/bench.py``) take a training step per item as ``3 * conv_flops``.
+
+    Examples
+    --------
+    >>> inp = keras.Input((8, 8, 2))
+    >>> tiny = keras.Model(inp, layers.Conv2D(4, 3, padding="same", use_bias=False)(inp))
+    >>> count_flops(tiny)["conv_flops"] == 2 * 8 * 8 * 3 * 3 * 2 * 4
+    True
+    >>> flops = count_flops(build_linknet((None, None, 1)), (192, 256))
+    >>> round(flops["conv_macs"] / 1e9, 2)  # multiply-adds of one 256x192 crop
+    1.93
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model. Received: {type(model).__name__}")
+    model = _with_input_hw(model, input_hw)
+    by_type, macs, other = {}, 0, 0
+
+    def visit(m):
+        nonlocal macs, other
+        for layer in m.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if isinstance(layer, keras.Model):
+                visit(layer)
+                continue
+            kind = type(layer).__name__
+            conv_like = isinstance(layer, _CONV + _CONV_TRANSPOSE + _DEPTHWISE + _SEPARABLE + (layers.Dense,))
+            if not conv_like:
+                flops = _other_flops(layer, *_layer_shapes(layer))
+                if flops:
+                    by_type[kind] = by_type.get(kind, 0) + flops
+                    other += flops
+                continue
+            (shape_in, *_), (shape_out, *_) = _layer_shapes(layer)
+            if isinstance(layer, layers.Dense):
+                n = _prod(shape_in) * layer.units
+            else:
+                n = _conv_macs(layer, shape_in, shape_out)
+            macs += n
+            by_type[kind] = by_type.get(kind, 0) + 2 * n
+            if getattr(layer, "use_bias", False):
+                by_type["bias"] = by_type.get("bias", 0) + _prod(shape_out)
+                other += _prod(shape_out)
+
+    visit(model)
+    shape = tuple(model.inputs[0].shape[1:3]) if model.inputs else None
+    return {"input_hw": shape, "conv_macs": macs, "conv_flops": 2 * macs, "other_flops": other,
+            "by_layer_type": by_type}

@@ -58,3 +58,41 @@ def test_prediction_keeps_size_with_linknet():
     assert prob.shape == (1, 50, 70)
     assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1
     assert predict_proba(model, x[0]).shape == (50, 70)
+
+
+@pytest.mark.parametrize("deep_supervision, coarse_scale", [(True, 4), (True, 8), (False, 4)])
+def test_folding_batch_norm_keeps_the_function(deep_supervision, coarse_scale):
+    import keras
+
+    from glandseg.model import build_linknet
+    from glandseg.predict import fold_batch_norm
+
+    keras.config.set_dtype_policy("float32")
+    model = build_linknet((None, None, 1), deep_supervision=deep_supervision, coarse_scale=coarse_scale)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # statistics far from the identity, as after training
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.3, n), rng.uniform(0.5, 2, n)])
+    folded = fold_batch_norm(model)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    n_bn = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    # each BN's 4 x C numbers become the convolution's C biases
+    bn_params = sum(layer.count_params() for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert model.count_params() - folded.count_params() == bn_params - bn_params // 4 and n_bn == 34  # stem 1, encoder 16 + 3 shortcuts, decoder 12, head 2
+    x = rng.random((2, 64, 96, 1)).astype("float32")
+    a, b = model(x, training=False), folded(x, training=False)
+    assert set(a) == set(b)
+    for key in a:
+        np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), atol=2e-5)
+
+
+def test_folding_rejects_a_foreign_model():
+    import keras
+
+    from glandseg.predict import fold_batch_norm
+
+    inputs = keras.Input((32, 32, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="stem_conv")(inputs)
+    with pytest.raises(ValueError):
+        fold_batch_norm(keras.Model(inputs, x))
