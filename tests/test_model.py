@@ -13,7 +13,7 @@ import pytest
 
 from glandseg.config import ModelConfig, PreprocessConfig
 from glandseg.losses import coarse_target, output_losses
-from glandseg.model import build_linknet, build_model, model_summary_table
+from glandseg.model import build_linknet, build_model, count_flops, model_summary_table
 
 SMALL = (64, 96)
 
@@ -269,3 +269,104 @@ def test_model_summary_table(small_model):
     assert by_block["coarse"]["output_shape"] == (None, 16, 24, 1)
     with pytest.raises(TypeError, match="Received: str"):
         model_summary_table("linknet")
+
+
+# ---------------------------------------------------------------- FLOPs (count_flops)
+def _one_layer(layer, shape=(8, 8, 2)):
+    inp = keras.Input(shape)
+    return keras.Model(inp, layer(inp))
+
+
+@pytest.mark.parametrize(
+    "layer, macs",
+    [
+        # 3x3, 2 -> 4 channels, 'same' on 8x8: every output position is a 3x3x2 dot product per filter
+        (keras.layers.Conv2D(4, 3, padding="same", use_bias=False), 8 * 8 * 4 * 3 * 3 * 2),
+        # 'valid': a 6x6 output
+        (keras.layers.Conv2D(4, 3, use_bias=False), 6 * 6 * 4 * 3 * 3 * 2),
+        # stride 2, 'same': a 4x4 output
+        (keras.layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False), 4 * 4 * 4 * 3 * 3 * 2),
+        # 1x1 stride 2 (the projection shortcut of a ResNet block)
+        (keras.layers.Conv2D(4, 1, strides=2, use_bias=False), 4 * 4 * 4 * 2),
+        # transposed 3x3 stride 2: every one of the 8x8x2 inputs scatters a 3x3x4 patch (16x16 output)
+        (keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", use_bias=False), 8 * 8 * 2 * 3 * 3 * 4),
+        # two groups: each output channel sees one of the two input channels
+        (keras.layers.Conv2D(4, 3, padding="same", groups=2, use_bias=False), 8 * 8 * 4 * 3 * 3 * 1),
+        # depthwise, depth multiplier 3: one 3x3 filter per (input channel, multiplier)
+        (keras.layers.DepthwiseConv2D(3, depth_multiplier=3, padding="same", use_bias=False), 8 * 8 * 2 * 3 * 3 * 3),
+        # separable: that depthwise part (multiplier 1) plus a 1x1 from 2 to 4 channels
+        (keras.layers.SeparableConv2D(4, 3, padding="same", use_bias=False), 8 * 8 * (2 * 9 + 2 * 4)),
+    ],
+    ids=["same", "valid", "strided", "1x1-strided", "transposed", "grouped", "depthwise", "separable"],
+)
+def test_count_flops_by_hand(layer, macs):
+    flops = count_flops(_one_layer(layer))
+    assert flops["conv_macs"] == macs
+    assert flops["conv_flops"] == 2 * macs
+    assert flops["by_layer_type"] == {type(layer).__name__: 2 * macs}
+    assert flops["other_flops"] == 0 and flops["input_hw"] == (8, 8)
+
+
+def test_count_flops_counts_dense_and_the_rest_apart():
+    inp = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp)  # with bias: 8x8x4 additions
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.MaxPooling2D(2)(x)  # 4x4x4 outputs of 4 inputs each
+    x = keras.layers.Add()([x, x, x])
+    x = keras.layers.Flatten()(x)
+    out = keras.layers.Dense(3, use_bias=False)(x)
+    flops = count_flops(keras.Model(inp, out))
+    assert flops["conv_macs"] == 8 * 8 * 4 * 9 * 2 + 64 * 3
+    assert flops["by_layer_type"]["Dense"] == 2 * 64 * 3
+    other = {"bias": 256, "BatchNormalization": 2 * 256, "ReLU": 256, "MaxPooling2D": 4 * 64, "Add": 2 * 64}
+    assert {k: v for k, v in flops["by_layer_type"].items() if k in other} == other
+    assert flops["other_flops"] == sum(other.values())
+
+
+def _expected_linknet_macs(h, w):
+    """Multiply-adds of the convolutions of LinkNet (1 channel, coarse output) on one h x w image,
+    written from the layout in build_linknet's Notes."""
+
+    def conv(side, k, cin, cout):  # at output resolution h/side x w/side
+        return (h // side) * (w // side) * k * k * cin * cout
+
+    total = conv(2, 7, 1, 64)  # stem
+    cin, side = 64, 4
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        side *= stride
+        total += conv(side, 3, cin, cout) + 3 * conv(side, 3, cout, cout)
+        if stride != 1 or cin != cout:
+            total += conv(side, 1, cin, cout)
+        cin = cout
+    for m, n, side_in, stride in ((512, 256, 32, 2), (256, 128, 16, 2), (128, 64, 8, 2), (64, 64, 4, 1)):
+        q = m // 4
+        # 1x1 reduce at the input resolution; the transposed conv costs its input positions x 3x3 x q x q
+        total += conv(side_in, 1, m, q) + conv(side_in, 3, q, q) + conv(side_in // stride, 1, q, n)
+    total += conv(4, 3, 64, 32) + conv(2, 3, 32, 32) + conv(2, 2, 32, 1)  # head (transposed at input res)
+    return total + conv(4, 1, 64, 1)  # coarse output
+
+
+def test_count_flops_of_linknet_matches_its_layout_and_scales_with_pixels():
+    any_size = build_linknet((None, None, 1))
+    small = count_flops(any_size, SMALL)
+    assert small["conv_macs"] == _expected_linknet_macs(*SMALL)
+    assert count_flops(build_linknet((*SMALL, 1)))["conv_macs"] == small["conv_macs"]  # fixed shape, no clone
+    # fully convolutional: twice the pixels, twice the FLOPs (sides are multiples of 32)
+    assert count_flops(any_size, (2 * SMALL[0], SMALL[1]))["conv_flops"] == 2 * small["conv_flops"]
+    assert count_flops(any_size, (SMALL[0], 2 * SMALL[1]))["conv_flops"] == 2 * small["conv_flops"]
+    # issue 23's figure: 1.93 G multiply-adds for a 256x192 crop
+    crop = count_flops(any_size, (192, 256))
+    assert crop["conv_macs"] == _expected_linknet_macs(192, 256)
+    assert crop["conv_macs"] / 1e9 == pytest.approx(1.93, abs=0.005)
+    assert crop["conv_flops"] == crop["by_layer_type"]["Conv2D"] + crop["by_layer_type"]["Conv2DTranspose"]
+
+
+def test_count_flops_errors():
+    with pytest.raises(TypeError, match="Received: str"):
+        count_flops("linknet")
+    with pytest.raises(ValueError, match="not fully defined"):
+        count_flops(build_linknet((None, None, 1)))
+    inp = keras.Input((8,))
+    with pytest.raises(ValueError, match="input_hw"):
+        count_flops(keras.Model(inp, keras.layers.Dense(2)(inp)), (8, 8))
