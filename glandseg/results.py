@@ -100,7 +100,8 @@ def code_state() -> dict:
     imported, so a commit made while a long process works (a grid, a sweep) is not credited with
     its results. ``dirty`` is True when the code that makes results (the package, the notebooks
     and ``pyproject.toml``) differs from the commit; ``dirty_files`` names those files. Changes
-    to the book or the tests do not make a result dirty. Outside a git checkout the commit and
+    to the book, the tests or ``glandseg.report`` (which only turns records into pages and is
+    never imported by a run) do not make a result dirty. Outside a git checkout the commit and
     the flag are None.
     """
     state = _code_state_once()
@@ -116,7 +117,8 @@ def _read_code_state() -> dict:
     here = Path(__file__).resolve().parent
     commit = _git("rev-parse", "HEAD", cwd=here)
     status = _git(
-        "status", "--porcelain", "--untracked-files=no", "--", "glandseg", "notebooks", "pyproject.toml", cwd=here.parent
+        "status", "--porcelain", "--untracked-files=no", "--", "glandseg", ":(exclude)glandseg/report", "notebooks",
+        "pyproject.toml", cwd=here.parent,
     )
     return {
         "git_commit": commit,
