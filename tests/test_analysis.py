@@ -643,3 +643,35 @@ def test_error_table_needs_the_ground_truth(tmp_path):
     # missing data is not a missing prediction: it stops the table instead of emptying it
     with pytest.raises(FileNotFoundError):
         analysis.error_table(results.load_records(tmp_path), "testA", root=tmp_path / "no-glas")
+
+
+def test_verdict_gives_each_presets_best_and_the_claims_of_the_main_preset():
+    from glandseg.report import results_figures
+
+    recs = [_synthetic_record("h-L3", 0, [4, 2, 3, 4]), _synthetic_record("h-L3", 1, [3, 3, 3, 4]),
+            _synthetic_record("h-L1", 0, [1, 1, 1, 1]),
+            _synthetic_record("h-L3", 0, [4, 4, 4, 4], preset="paper")]
+    for r in recs:
+        r["training"] = {"precision": "mixed_bfloat16"}
+    out = analysis.verdict(recs, n_boot=200)
+    assert out["main_preset"] == "workshop"  # the preset with the most runs
+    rows = {r["preset"]: r for r in out["rows"]}
+    assert rows["paper (printed)"]["testA"]["f1"] == 0.846 and rows["paper (printed)"]["runs"] is None
+    assert rows["workshop"]["method"] == "H + L3" and rows["workshop"]["runs"] == 2
+    assert rows["workshop"]["testA"]["f1"] == pytest.approx(26 / 29)  # both seeds: TP 13, FN 3
+    assert rows["paper"]["runs"] == 1 and rows["paper"]["testA"]["f1"] == 1.0
+    assert rows["paper"]["precision"] == ["mixed_bfloat16"]
+    claims = dict(out["claims"])
+    assert claims["L3 is the best loss without unsharp masking"] == analysis.NOT_RUN  # no H + L2 run
+    text = results_figures.verdict_markdown(out)
+    assert "| workshop (mixed_bfloat16) | H + L3 | 2 | 0.897 |" in text
+    assert "not run yet" in text
+
+
+def test_verdict_without_records():
+    from glandseg.report import results_figures
+
+    out = analysis.verdict([])
+    assert len(out["rows"]) == 1 and out["claims"] == [] and out["main_preset"] is None
+    text = results_figures.verdict_markdown(out)
+    assert "| ours | not run yet |" in text and "claims: not run yet" in text

@@ -1412,3 +1412,49 @@ def protocol_differences(records) -> list[dict]:
         if differs:
             rows.append(row)
     return rows
+
+
+def verdict(records, *, main_preset: str | None = None, paper_label: str = "H + L3", n_boot: int = 2000) -> dict:
+    """The answer in short, for the first page: best figures per protocol and each claim's verdict.
+
+    Parameters
+    ----------
+    records : list of dict
+        Results records of any presets.
+    main_preset : str, optional
+        The preset whose runs test the claims (default: the one with the most records).
+    paper_label : str
+        The paper's best configuration, whose printed figures head the rows.
+    n_boot : int
+        Bootstrap resamples of the claim tests (:func:`claims`).
+
+    Returns
+    -------
+    dict
+        ``rows``: the paper's ``paper_label`` figures, then for each preset its best
+        configuration by mean Test A F1 with ``preset``, ``method``, ``runs``, ``precision``
+        (the precisions its runs trained in) and, per test part, the mean pooled ``f1``,
+        ``object_dice`` and ``object_hausdorff``; ``main_preset``; ``claims``: ``(claim,
+        verdict)`` pairs on Test A for the main preset (empty without records).
+    """
+    rows = [{"preset": "paper (printed)", "method": paper_label, "runs": None, "precision": None,
+             **{split: dict(zip(results.METRICS, results.PAPER_TABLES[split][paper_label])) for split in ("testA", "testB")}}]
+    found = presets(records)
+    for preset in found:
+        best = best_run(records, "testA", preset=preset)
+        if best is None:
+            continue
+        label = results.config_label(best["config"])
+        runs = [r for r in records if r.get("preset") == preset and results.config_label(r["config"]) == label]
+        row = {"preset": preset, "method": label, "runs": len(runs),
+               "precision": sorted({r.get("training", {}).get("precision") or r["config"].get("train", {}).get("precision", "?")
+                                    for r in runs})}
+        for split in ("testA", "testB"):
+            row[split] = {m: float(np.mean([r["metrics"][split]["pooled"][m] for r in runs])) for m in results.METRICS}
+        rows.append(row)
+    if main_preset is None and found:
+        main_preset = max(found, key=lambda p: sum(r.get("preset") == p for r in records))
+    out_claims = []
+    if main_preset is not None:
+        out_claims = [(c["claim"], c["verdict"]) for c in claims(records, "testA", preset=main_preset, n_boot=n_boot)]
+    return {"rows": rows, "main_preset": main_preset, "claims": out_claims}

@@ -5,7 +5,7 @@ results, training curves, prediction overlays, the training protocols and the pr
 planned runs, all read from run records (:mod:`glandseg.results`, :mod:`glandseg.report.analysis`).
 :func:`metrics_table`, :func:`training_curve` and :func:`prediction_overlays` also serve each
 run's executed notebook (``notebooks/experiment.py``); book/discussion.md shows
-:func:`protocol_table` too.
+:func:`protocol_table` too, and book/intro.md opens with :func:`verdict_markdown`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "training_curves",
     "protocol_table",
     "progress_table",
+    "verdict_markdown",
 ]
 
 
@@ -354,3 +355,30 @@ def progress_table(progress, caption=None) -> Table:
     seeds = progress["seeds"]
     body = [[row["method"], *[cell(row, s) for s in seeds]] for row in progress["rows"]]
     return Table(["configuration", *[f"seed {s}" for s in seeds]], body, caption=caption)
+
+
+def verdict_markdown(summary: dict) -> str:
+    """The first page's answer box as Markdown, from :func:`glandseg.report.analysis.verdict`.
+
+    A table of the paper's best figures and each preset's best configuration (Test A and Test
+    B: pooled F1, object Dice, object Hausdorff), then each claim's verdict on the main preset.
+    """
+    head = ("| protocol | configuration | runs | Test A F1 | Dice | Hausdorff | Test B F1 | Dice | Hausdorff |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for row in summary["rows"]:
+        prec = f" ({', '.join(p for p in row['precision'] if p)})" if row.get("precision") else ""
+        cells = [f"{row['preset']}{prec}", row["method"], "" if row["runs"] is None else str(row["runs"])]
+        for split in ("testA", "testB"):
+            cells += [f"{row[split]['f1']:.3f}", f"{row[split]['object_dice']:.3f}", f"{row[split]['object_hausdorff']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(summary["rows"]) == 1:
+        lines.append("| ours | not run yet | | | | | | | |")
+    text = "\n".join(lines)
+    if summary["claims"]:
+        text += (f"\n\nThe paper's claims on Test A, tested on the `{summary['main_preset']}` runs "
+                 "(paired bootstrap over images and seeds, 95%):\n\n")
+        text += "\n".join(f"- {claim}: **{verdict}**" for claim, verdict in summary["claims"])
+    else:
+        text += "\n\nThe paper's claims: not run yet."
+    return text
