@@ -244,6 +244,52 @@ def _cmd_grid(args) -> int:
     return 1 if any(e["status"] == "failed" for e in summary) else 0
 
 
+def _cmd_export(args) -> int:
+    _set_backend(args.backend)
+    from glandseg import inference
+
+    meta = inference.export_model(args.run_dir, args.output, dtype=args.dtype)
+    a = meta["record_pooled"].get("testA", {})
+    score = f", its record: Test A F1 {a['f1']:.3f}" if a else ""
+    print(f"{args.output}: {meta['bytes'] / 1e6:.1f} MB, weights {meta['weights_dtype']}, sha256 {meta['sha256'][:16]}... "
+          f"(run {meta['run_id']}{score})")
+    return 0
+
+
+def _cmd_segment(args) -> int:
+    _set_backend(args.backend)
+    import numpy as np
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    from glandseg import inference, predict
+
+    model, config, meta = inference.load_model_file(args.model)
+    model = predict.fold_batch_norm(model)
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in tqdm(args.images, desc="segment", unit="image"):
+        try:
+            rgb = inference.read_image(path)
+            labels, _ = inference.segment_image(model, rgb, config, scale=args.scale, fit=args.fit, tile=args.tile,
+                                                name=str(path))
+        except inference.ImageError as err:
+            tqdm.write(f"error: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        if labels.max(initial=0) > np.iinfo(np.uint16).max:
+            tqdm.write(f"error: {path}: {labels.max()} glands do not fit a 16-bit label map", file=sys.stderr)
+            failed += 1
+            continue
+        stem = Path(path).stem
+        Image.fromarray(labels.astype(np.uint16)).save(args.out / f"{stem}_labels.png")
+        Image.fromarray(inference.overlay(rgb, labels)).save(args.out / f"{stem}_overlay.png")
+    done = len(args.images) - failed
+    print(f"{done} of {len(args.images)} images segmented into {args.out} (label maps *_labels.png, outlines *_overlay.png)"
+          + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
 def _cmd_ceiling(args) -> int:
     from glandseg.report import ceiling
 
@@ -336,6 +382,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.set_defaults(func=_cmd_grid)
+
+    p = sub.add_parser("export", help="write a run's trained network and its configuration to one .keras file")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run folder (with best.weights.h5)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.keras", help="the model file to write")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                   help="storage type of the weights (default float16: half the size)")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "segment",
+        help="segment the glands of your own RGB images with an exported network",
+        description="Write a 16-bit label map (OUT/<name>_labels.png) and an outline overlay "
+        "(OUT/<name>_overlay.png) for each RGB PNG, TIFF or JPEG. Images of any size: large ones "
+        "are predicted in tiles. A file that cannot be used is reported and skipped.",
+    )
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="RGB images (PNG, TIFF, JPEG)")
+    p.add_argument("--model", type=Path, required=True, metavar="FILE.keras", help="a file written by `glandseg export`")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="magnification relative to GlaS (0.5 for images of twice GlaS's resolution; default 1)")
+    p.add_argument("--fit", action="store_true",
+                   help="resize each whole image to the network's input size, as the GlaS protocol does")
+    p.add_argument("--tile", type=int, default=2048, help="largest side predicted at once, in network pixels (default 2048)")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    p.set_defaults(func=_cmd_segment)
 
     p = sub.add_parser(
         "ceiling",
