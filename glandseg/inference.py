@@ -315,8 +315,7 @@ def network_input(rgb, config, *, scale=1.0, fit=False, name="image") -> np.ndar
     if min(size) < MIN_SIDE_PX:
         raise ImageError(f"{name}: too small ({np.shape(rgb)[1]}x{np.shape(rgb)[0]} px gives {size[0]}x{size[1]} at the "
                          f"network's scale; at least {MIN_SIDE_PX} px a side)")
-    x = preprocessing.to_input(rgb, config.preprocess.replace(size=size)) if not fit else \
-        preprocessing.to_input(rgb, config.preprocess)
+    x = preprocessing.to_input(rgb, config.preprocess, size=size)
     return x.astype(np.float16).astype(np.float32)
 
 

@@ -32,7 +32,7 @@ def _bn_of(model, conv_name):
     return None
 
 
-def fold_batch_norm(model):
+def fold_batch_norm(model, *, dtype_policy="float32"):
     """A copy of a LinkNet whose batch normalisations are folded into its convolutions.
 
     For a convolution with kernel ``W`` followed by batch normalisation with scale ``gamma``,
@@ -45,6 +45,12 @@ def fold_batch_norm(model):
     ----------
     model : keras.Model
         A network of :func:`glandseg.model.build_linknet` (with batch normalisation).
+    dtype_policy : str or None
+        Keras dtype policy of the folded network (None: the one in force). Prediction uses
+        float32 whatever precision trained the network: it is the fastest precision that leaves
+        the test figures unchanged (bfloat16 moved a run's pooled F1 by about 0.001,
+        ``benchmarks/inference_precision.py``), and it makes every prediction of a network the
+        same, in a run, in its learning curve and in ``glandseg segment``.
 
     Returns
     -------
@@ -67,8 +73,14 @@ def fold_batch_norm(model):
         scale = {f"{v}_skip_add": k for k, v in model_lib.COARSE_SOURCES.items()}.get(tap)
         if scale is None:
             raise ValueError(f"the coarse output of {model.name!r} taps {tap!r}, not a LinkNet decoder output")
-    folded = model_lib.build_linknet(tuple(model.input_shape[1:]), deep_supervision=deep, coarse_scale=scale,
-                                     name=f"{model.name}_folded", batch_norm=False)
+    previous = keras.config.dtype_policy().name
+    if dtype_policy is not None:
+        keras.config.set_dtype_policy(dtype_policy)
+    try:
+        folded = model_lib.build_linknet(tuple(model.input_shape[1:]), deep_supervision=deep, coarse_scale=scale,
+                                         name=f"{model.name}_folded", batch_norm=False)
+    finally:
+        keras.config.set_dtype_policy(previous)
     for layer in folded.layers:
         if not layer.weights:
             continue

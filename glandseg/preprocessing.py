@@ -341,7 +341,7 @@ def _check_config(config):
         )
 
 
-def to_input(rgb, config=None):
+def to_input(rgb, config=None, *, size=None):
     """Network input of one RGB image as ``config`` says.
 
     Parameters
@@ -350,12 +350,15 @@ def to_input(rgb, config=None):
         RGB image, uint8 or float in [0, 1].
     config : PreprocessConfig, optional
         Input type, unsharp masking and size; the paper's defaults when omitted.
+    size : (int, int), optional
+        (width, height) to resize to instead of ``config.size``: any positive size (the network
+        pads to a multiple of 32), for images not cut to GlaS's field (``glandseg segment``).
 
     Returns
     -------
     x : (height, width, C) ndarray of float32
         Values in [0, 1]; ``C = config.channels`` (1 for H, 3 for RGB) and
-        ``(width, height) = config.size``.
+        ``(width, height) = size or config.size``.
 
     Raises
     ------
@@ -380,7 +383,9 @@ def to_input(rgb, config=None):
     config = PreprocessConfig() if config is None else config
     _check_config(config)
     rgb01 = _check_rgb(rgb)
-    resized = resize(rgb01, config.size, order=1)
+    if size is not None:
+        size = _check_size(size)
+    resized = resize(rgb01, config.size if size is None else size, order=1)
     np.clip(resized, 0.0, 1.0, out=resized)
     x = _hematoxylin(resized)[..., None] if config.input == "hematoxylin" else resized
     if config.unsharp:

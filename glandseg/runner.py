@@ -153,8 +153,8 @@ def probabilities(model, config: ExperimentConfig, split: str, samples, cache_di
     Returns
     -------
     probs : (N, height, width, 1) ndarray of float
-        At the network's input size, from the network with its batch normalisation folded
-        (:func:`glandseg.predict.fold_batch_norm`).
+        At the network's input size, from the network with its batch normalisation folded,
+        computed in float32 (:func:`glandseg.predict.fold_batch_norm`).
     """
     from glandseg import predict, preprocessing
 
@@ -166,8 +166,10 @@ def probabilities(model, config: ExperimentConfig, split: str, samples, cache_di
         if missing:
             raise ValueError(f"images not in split {split!r}: {', '.join(missing)}")
         x = x[[index[n] for n in names]]
-    # Batch normalisation folded into the convolutions: the same function, about 1.5x faster.
-    return predict.predict_proba(predict.fold_batch_norm(model), x, batch_size=config.train.batch_size // 2 or 1)
+    # Batch normalisation folded into the convolutions, in float32 whatever the training precision:
+    # the same function, about 1.5x faster, and the same figures in every place that predicts.
+    return predict.predict_proba(predict.fold_batch_norm(model, dtype_policy="float32"), x,
+                                 batch_size=config.train.batch_size // 2 or 1)
 
 
 def _predict_split(model, config, split, samples, out_dir, cache_dir, root):
