@@ -42,7 +42,7 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) --durations=15 -m "not book"
-	KERAS_BACKEND=jax $(PYTEST) tests/test_model.py tests/test_losses.py tests/test_train.py -k "not resumes"
+	KERAS_BACKEND=jax $(PYTEST) tests/test_model.py tests/test_losses.py tests/test_train.py tests/test_predict.py tests/test_inference.py -k "not resumes and not reproduces_a_glas_run"
 	$(MAKE) book
 	$(MAKE) check-book
 

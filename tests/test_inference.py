@@ -87,7 +87,7 @@ def test_tiles_cover_the_image_and_one_tile_is_no_tiling(exported):
     model = predict.fold_batch_norm(model)
     rgb = runner.load_samples(config, "testA")[0].image
     whole, p_whole = inference.segment_image(model, rgb, cfg, fit=True, tile=2048)
-    same, p_same = inference.segment_image(model, rgb, cfg, fit=True, tile=max(p_whole.shape) // 32 * 32 + 32)
+    same, p_same = inference.segment_image(model, rgb, cfg, fit=True, tile=max(p_whole.shape) // 32 * 32 + 32, overlap=16)
     np.testing.assert_array_equal(same, whole)
     tiled, p_tiled = inference.segment_image(model, rgb, cfg, fit=True, tile=64, overlap=16)
     assert p_tiled.shape == p_whole.shape and tiled.shape == whole.shape
@@ -133,7 +133,7 @@ def test_cli_segments_good_images_and_reports_bad_ones(exported, tmp_path, capsy
     Image.fromarray(sample.image[..., 0]).save(tmp_path / "grey.png")
     (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
     code = cli.main(["segment", str(tmp_path / "grey.png"), str(tmp_path / "good.png"), str(tmp_path / "broken.tif"),
-                     "--model", str(folder / "f16.keras"), "--out", str(tmp_path / "out")])
+                     "--model", str(folder / "f16.keras"), "--out", str(tmp_path / "out"), "--fit"])
     err = capsys.readouterr().err
     assert code == 1
     assert "grey.png: a grey image" in err and "broken.tif: cannot be read" in err
