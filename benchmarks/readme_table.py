@@ -66,21 +66,95 @@ def _fmt(x, digits=2):
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+#: Words of bench.py's variant names (``<precision>[-xla]``, ``channels_last[-bf16][-compile]``).
+_VARIANT_WORDS = {"float32": "float32", "bfloat16": "mixed bfloat16", "xla": "XLA", "channels_last": "channels-last",
+                  "bf16": "bfloat16 autocast", "compile": "torch.compile"}
+#: Variants of the records before precisions were explicit (issue 23).
+_OLD_VARIANTS = {"plain-interop1": "1 inter-op thread", "xla": "xla"}
+
+
 def _setting(r):
     framework = r["framework"].replace("glandseg/keras-", "glandseg, Keras ").replace("smp/torch", "smp Linknet, PyTorch")
-    variant = {"plain-interop1": "1 inter-op thread"}.get(r["variant"], r["variant"].replace("_", "-"))
+    v = r["variant"]
+    if v in _OLD_VARIANTS or v == "plain":
+        variant = _OLD_VARIANTS.get(v, v)
+    else:
+        variant = ", ".join(_VARIANT_WORDS.get(word, word.replace("_", "-")) for word in v.split("-"))
     return framework + ("" if variant == "plain" else f" ({variant})")
+
+
+#: The (part, batch) whose GFLOP/s and fraction of peak get a column: the presets' training
+#: batch and the inference batch of a prediction.
+FLOPS_COLUMNS = (("train", 8), ("infer", 4))
+
+
+def _has_flops(record) -> bool:
+    return any("gflops" in f for r in record["results"] for part in ("train", "infer")
+               for f in r.get(part, {}).values() if isinstance(f, dict))
+
+
+def _flops_cell(figure):
+    if not figure or figure.get("gflops") is None:
+        return "—"
+    share = figure.get("fraction_of_peak")
+    return f"{figure['gflops']:.0f}" + ("" if share is None else f" ({share * 100:.0f}%)")
 
 
 def _table(record) -> list:
     rows = [r for r in record["results"] if "train" in r and "error" not in r]
+    flops = _has_flops(record)
     head = ["setting"] + [f"train b{b} (crops/s)" for b in (4, 8)] + [f"infer b{b} (images/s)" for b in (1, 4)]
+    if flops:
+        head += [f"{part} b{b} GFLOP/s (% of peak)" for part, b in FLOPS_COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [_fmt(r["train"].get(str(b), {}).get("median")) for b in (4, 8)]
         cells += [_fmt(r["infer"].get(str(b), {}).get("median")) for b in (1, 4)]
+        if flops:
+            cells += [_flops_cell(r.get(part, {}).get(str(b))) for part, b in FLOPS_COLUMNS]
         lines.append("| " + " | ".join([_setting(r)] + cells) + " |")
     return lines
+
+
+def _failures(record) -> list:
+    """One line per model setting that failed (e.g. ``torch.compile`` without a C++ compiler)."""
+    failed = [r for r in record["results"] if "error" in r and r.get("framework", "").startswith(("glandseg/", "smp/"))]
+    if not failed:
+        return []
+    return ["Not measured (the run's error): " + "; ".join(
+        f"{_setting(r)}: {(r['error'] or ['?'])[0] if isinstance(r['error'], list) else r['error']}" for r in failed) + "."]
+
+
+def _cpu_words(machine) -> str:
+    """The CPU as the header names it: model, then (where recorded) family/model and ISA flags
+    and the cores, e.g. "AMD EPYC 9B14 (family 25, model 17; avx2, avx512f, avx512_bf16; 2 cores"."""
+    cpu = machine.get("cpu")
+    if not cpu:
+        return f"{machine['cpu_model']} ({machine['cpu_count']} cores"
+    flags = ", ".join(cpu.get("flags") or []) or "none of avx2/avx512/amx"
+    return (f"{cpu.get('model') or machine['cpu_model']} (family {cpu.get('family')}, model {cpu.get('model_number')}; "
+            f"{flags}; {machine['cpu_count']} cores")
+
+
+def _peak_line(record, where="this CPU") -> list:
+    """The measured matmul peaks and how the GFLOP/s columns are counted, for records that have them."""
+    peak = record.get("peak_gflops")
+    if not peak or not _has_flops(record):
+        return []
+    source = (record.get("peak") or {}).get("peak_source", {})
+    parts = [f"{name} **{peak[key]:.0f} GFLOP/s** ({source.get(key, '?')})" for key, name in
+             (("float32", "float32"), ("bfloat16", "bfloat16")) if peak.get(key)]
+    if not peak.get("bfloat16"):
+        parts.append("bfloat16 not measured (not native here)")
+    flops = record.get("flops") or {}
+    per_item = flops.get("per_item") or {}
+    sizes = f"{record['settings']['train_crop']} crop / {record['settings']['infer_size']} image"
+    counted = "; ".join(f"{side} {item['train'] / flops.get('train_step_forwards', 3) / 1e9:.2f} / "
+                        f"{item['infer'] / 1e9:.2f} GFLOP" for side, item in per_item.items() if item)
+    return [f"Matmul peak of {where}, measured in the same run (square matmuls, same threads): " + ", ".join(parts)
+            + f". GFLOP/s = items/s x convolution FLOPs per item, counted from the models' layers (forward pass per "
+              f"{sizes}: {counted}); a training crop counts three forward passes (forward, and the two backward "
+              f"products); % of the matmul peak of the row's precision."]
 
 
 def _pipeline(record):
@@ -137,7 +211,7 @@ def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="",
     s, m = record["settings"], record["machine"]
     text = [
         START,
-        f"Measured by `make bench` on {m['cpu_model']} ({m['cpu_count']} cores, {s['threads']} threads each"
+        f"Measured by `make bench` on {_cpu_words(m)}, {s['threads']} threads each"
         f"{_interop_note(record, s['threads'])}), "
         f"{s['precision']}, training on {s['train_crop']} crops, inference on {s['infer_size']} images; "
         f"median of {s['repeats']} repeats; commit {str(record.get('git_commit'))[:10]}, "
@@ -145,6 +219,8 @@ def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="",
         "",
         *_table(record),
         "",
+        *_peak_line(record),
+        *_failures(record),
         _ratios(record),
     ]
     spread = peer_spread(record, previous)
@@ -176,6 +252,8 @@ def render(record, name="", *, gpu=None, gpu_name="", epoch=None, epoch_name="",
             "",
             *_table(gpu),
             "",
+            *_peak_line(gpu, where="the GPU"),
+            *_failures(gpu),
             _ratios(gpu),
         ]
     if epoch is not None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from glandseg import hardware
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -105,16 +107,34 @@ def test_bench_script_runs_end_to_end_on_small_tensors(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads(out.read_text())
     assert record["quick"] is True and record["train_ratio_vs_smp"] is None  # no peer measured
+    cpu = hardware.cpu_info()
+    assert record["machine"]["cpu"]["flags"] == cpu["flags"] and record["machine"]["cpu"]["family"] == cpu["family"]
     keras_rows = [r for r in record["results"] if r["framework"] == "glandseg/keras-tensorflow"]
-    assert [r["variant"] for r in keras_rows] == ["plain", "xla", "plain-interop1"]
-    # TF at the frameworks' default of one inter-op thread per compute thread, except the old setting's row
-    assert [r["threads"]["env_inter_op"] for r in keras_rows] == [str(os.cpu_count())] * 2 + ["1"]
+    # precision explicit per variant: bfloat16 only where this CPU computes it natively
+    assert [r["variant"] for r in keras_rows] == bench.keras_variants("tensorflow", "cpu", cpu)
+    assert [r["dtype_policy_used"] for r in keras_rows] == [
+        "mixed_bfloat16" if v.startswith("bfloat16") else "float32" for v in bench.keras_variants("tensorflow", "cpu", cpu)]
+    assert [r["jit_compile"] for r in keras_rows] == [v.endswith("-xla") for v in bench.keras_variants("tensorflow", "cpu", cpu)]
+    # TF at the frameworks' default of one inter-op thread per compute thread
+    assert [r["threads"]["env_inter_op"] for r in keras_rows] == [str(os.cpu_count())] * len(keras_rows)
+    # the matmul peak and the FLOPs per item, counted from the layers at the (quick) sizes
+    peak = record["peak_gflops"]
+    assert peak["float32"] > 0 and (peak["bfloat16"] > 0 if cpu["native_bfloat16"] else peak["bfloat16"] is None)
+    flops = record["flops"]["per_item"]["glandseg"]
+    w, h = bench._scale(bench.TRAIN_CROP, True)
+    assert flops["train"] == 3 * record["flops"]["glandseg"]["train_crop"]["forward_flops"]
+    assert record["flops"]["glandseg"]["train_crop"]["size"] == f"{w}x{h}" == record["settings"]["train_crop"]
     for r in keras_rows:
         assert "error" not in r, r
         assert set(r["train"]) == {"4", "8"} and set(r["infer"]) == {"1", "4"}
         assert all(v["median"] > 0 for part in ("train", "infer") for v in r[part].values())
+        for part in ("train", "infer"):
+            for v in r[part].values():
+                assert v["gflops"] == pytest.approx(v["median"] * flops[part] / 1e9)
+                assert v["fraction_of_peak"] == pytest.approx(v["gflops"] / peak[r["precision"]])
     pipeline = next(r for r in record["results"] if r["framework"] == "glandseg pipeline")
     assert pipeline["batches_crops_per_s"]["median"] > 0
+    assert "GFLOP/s (% of peak)" in "\n".join(readme_table._table(record))
 
 
 def test_cpu_and_gpu_records_are_chosen_separately(tmp_path):
@@ -219,3 +239,114 @@ def test_peer_spread_is_the_largest_relative_change_of_smp_figures():
               if r["framework"].startswith("smp/") else r for r in RESULTS]
     assert readme_table.peer_spread({"results": faster}, {"results": RESULTS}) == pytest.approx(0.25)
     assert readme_table.peer_spread({"results": RESULTS}, None) is None
+
+
+AVX2_ONLY = {"model": "AMD EPYC 7B13", "family": 25, "model_number": 1, "flags": ["avx2", "fma"], "native_bfloat16": False}
+BF16 = {"model": "AMD EPYC 9B14", "family": 25, "model_number": 17, "flags": ["avx2", "fma", "avx512f", "avx512_bf16"],
+        "native_bfloat16": True}
+
+
+def test_variants_make_precision_explicit_and_bfloat16_only_where_native():
+    assert bench.keras_variants("tensorflow", "cpu", AVX2_ONLY) == ["float32", "float32-xla"]
+    assert bench.keras_variants("tensorflow", "cpu", BF16) == ["float32", "float32-xla", "bfloat16", "bfloat16-xla"]
+    # XLA's CPU backend does not use the bfloat16 units; on a GPU it does
+    assert bench.keras_variants("jax", "cpu", BF16) == ["float32"]
+    assert bench.keras_variants("jax", "cuda", AVX2_ONLY) == ["float32", "bfloat16"]
+    assert bench.smp_variants("cpu", AVX2_ONLY) == ["plain", "channels_last", "channels_last-compile"]
+    assert bench.smp_variants("cpu", BF16) == ["plain", "channels_last", "channels_last-bf16", "channels_last-compile",
+                                              "channels_last-bf16-compile"]
+    assert bench.smp_variants("cuda", AVX2_ONLY) == bench.smp_variants("cpu", BF16)
+    precisions = {v: bench.variant_precision(v) for v in ("float32", "float32-xla", "bfloat16", "bfloat16-xla", "plain",
+                                                          "channels_last-bf16", "channels_last-bf16-compile",
+                                                          "channels_last-compile")}
+    assert [v for v, p in precisions.items() if p == "bfloat16"] == [
+        "bfloat16", "bfloat16-xla", "channels_last-bf16", "channels_last-bf16-compile"]
+
+
+FLOPS = {"glandseg": {"train_crop": {"forward_flops": 9.4e9}, "infer_image": {"forward_flops": 37.7e9}},
+         "smp": {"train_crop": {"forward_flops": 9.2e9}, "infer_image": {"forward_flops": 36.7e9}}}
+
+
+def test_flops_per_item_uses_each_models_count_and_three_forwards_per_training_crop():
+    assert bench.flops_per_item(FLOPS, "glandseg/keras-tensorflow") == {"train": 3 * 9.4e9, "infer": 37.7e9}
+    assert bench.flops_per_item(FLOPS, "smp/torch") == {"train": 3 * 9.2e9, "infer": 36.7e9}
+    # without smp's own count (no torch, or its worker failed) smp's rows use glandseg's
+    for smp in (None, {"error": ["no torch"]}):
+        assert bench.flops_per_item({**FLOPS, "smp": smp}, "smp/torch") == {"train": 3 * 9.4e9, "infer": 37.7e9}
+    assert bench.flops_per_item({}, "smp/torch") is None
+    record = bench.flops_record({**FLOPS, "smp": {"error": ["x"]}})
+    assert record["train_step_forwards"] == 3 and "assuming the same" in record["smp_source"]
+    assert bench.flops_record(FLOPS)["per_item"]["smp"]["infer"] == 36.7e9
+    assert bench.flops_record({}) is None
+
+
+def test_annotate_adds_gflops_and_fraction_of_the_peak_of_the_rows_precision():
+    rows = [dict(_result("glandseg/keras-tensorflow", "bfloat16", {"8": 10.0}, {"4": 2.0}), precision="bfloat16"),
+            dict(_result("smp/torch", "channels_last", {"8": 10.0}, {"4": 2.0}), precision="float32"),
+            {"framework": "smp/torch", "variant": "channels_last-compile", "error": ["torch.compile failed"]},
+            {"framework": "glandseg pipeline", "variant": "plain", "batches_crops_per_s": {"median": 500.0}}]
+    bench.annotate(rows, FLOPS, {"float32": 200.0, "bfloat16": None})
+    ours, peer = rows[0], rows[1]
+    assert ours["train"]["8"]["gflops"] == pytest.approx(10 * 3 * 9.4)
+    assert ours["infer"]["4"]["gflops"] == pytest.approx(2 * 37.7)
+    assert ours["train"]["8"]["fraction_of_peak"] is None  # no bfloat16 peak measured
+    assert peer["train"]["8"]["gflops"] == pytest.approx(10 * 3 * 9.2)
+    assert peer["train"]["8"]["fraction_of_peak"] == pytest.approx(10 * 3 * 9.2 / 200)
+    assert "gflops" not in rows[3]["batches_crops_per_s"] and "train" not in rows[2]
+
+
+def test_readme_table_shows_the_cpu_its_peak_and_each_settings_share_of_it():
+    results = [dict(_result("glandseg/keras-tensorflow", "bfloat16-xla", {"4": 10.0, "8": 12.0}, {"1": 2.0, "4": 2.4}),
+                    precision="bfloat16"),
+               dict(_result("smp/torch", "channels_last-bf16-compile", {"4": 9.0, "8": 10.0}, {"1": 2.5, "4": 2.0}),
+                    precision="bfloat16"),
+               dict(_result("smp/torch", "plain", {"4": 8.0, "8": 10.0}, {"1": 2.5, "4": 2.0}), precision="float32"),
+               {"framework": "smp/torch", "variant": "channels_last-compile", "error": ["torch.compile failed: X", "y"]}]
+    peak = {"float32": 200.0, "bfloat16": 400.0}
+    bench.annotate(results, FLOPS, peak)
+    record = {"results": results, "settings": {"threads": 2, "precision": "float32 and bfloat16 (per row)",
+                                               "train_crop": "416x288", "infer_size": "832x576", "repeats": 5},
+              "machine": {"cpu_model": "AMD EPYC 9B14", "cpu": BF16, "cpu_count": 2}, "git_commit": "abc",
+              "peak_gflops": peak, "peak": {"peak_source": {"float32": "tensorflow 4096x4096",
+                                                            "bfloat16": "tensorflow 4096x4096"}},
+              "flops": bench.flops_record(FLOPS), **bench.ratios(results)}
+    text = readme_table.render(record, "r.json")
+    assert "on AMD EPYC 9B14 (family 25, model 17; avx2, fma, avx512f, avx512_bf16; 2 cores, 2 threads each" in text
+    assert "float32 and bfloat16 (per row)" in text
+    assert "| train b8 GFLOP/s (% of peak) | infer b4 GFLOP/s (% of peak) |" in text
+    # 12 crops/s x 3 x 9.4 GFLOP = 338 GFLOP/s, 85% of 400; 2.4 images/s x 37.7 = 90, 23%
+    assert "| glandseg, Keras tensorflow (mixed bfloat16, XLA) | 10.00 | 12.00 | 2.00 | 2.40 | 338 (85%) | 90 (23%) |" in text
+    assert "| smp Linknet, PyTorch (channels-last, bfloat16 autocast, torch.compile) |" in text
+    assert "| smp Linknet, PyTorch | 8.00 | 10.00 | 2.50 | 2.00 | 276 (138%) | 73 (37%) |" in text
+    assert "float32 **200 GFLOP/s** (tensorflow 4096x4096), bfloat16 **400 GFLOP/s**" in text
+    assert "glandseg 9.40 / 37.70 GFLOP; smp 9.20 / 36.70 GFLOP" in text
+    assert "Not measured (the run's error): smp Linknet, PyTorch (channels-last, torch.compile): torch.compile failed: X." in text
+    # an older record (no CPU facts, no FLOPs) keeps its table of throughputs alone
+    old = {**record, "results": RESULTS, "machine": {"cpu_model": "AMD EPYC", "cpu_count": 2}}
+    del old["peak_gflops"], old["flops"]
+    assert "GFLOP" not in readme_table.render(old, "old.json") and "on AMD EPYC (2 cores" in readme_table.render(old)
+
+
+def test_readme_table_renders_every_committed_record():
+    folder = REPO / "benchmarks" / "results"
+    for path in sorted(folder.glob("2026-*.json")):
+        record = json.loads(path.read_text())
+        if "train_ratio_vs_smp" in record:
+            assert readme_table.START in readme_table.render(record, path.name)
+
+
+def test_peak_is_the_best_median_per_precision_over_frameworks_and_sizes():
+    def row(fw, measured):
+        return {"framework": "matmul peak", "variant": fw,
+                "measured": {d: {n: {"median": v} for n, v in sizes.items()} for d, sizes in measured.items()}}
+
+    rows = [row("tensorflow", {"float32": {"2048": 190.0, "4096": 217.0}, "bfloat16": {"2048": 380.0, "4096": 417.0}}),
+            row("torch", {"float32": {"2048": 200.0, "4096": 210.0}, "bfloat16": {"2048": 450.0, "4096": 440.0}}),
+            {"framework": "peak", "variant": "jax", "error": ["crashed"]}]
+    summary = bench.peak_summary(rows)
+    assert summary["peak_gflops"] == {"float32": 217.0, "bfloat16": 450.0}
+    assert summary["peak_source"] == {"float32": "tensorflow 4096x4096", "bfloat16": "torch 2048x2048"}
+    assert summary["by_framework"]["jax"]["error"] == ["crashed"]
+    # bfloat16 not measured (no native bfloat16): None, and fraction_of_peak of such rows is None
+    assert bench.peak_summary([row("tensorflow", {"float32": {"4096": 217.0}})])["peak_gflops"] == {
+        "float32": 217.0, "bfloat16": None}
