@@ -28,9 +28,21 @@ def device(record) -> str:
     return record.get("settings", {}).get("device", "cpu")
 
 
+def same_machine(a, b) -> bool:
+    """Whether two bench.py records come from the same kind of machine: CPU model and core count
+    (and, where both record them, CPU family/model numbers and the accelerator)."""
+    ma, mb = a.get("machine", {}), b.get("machine", {})
+    keys = ["cpu_model", "cpu_count", "accelerator"]
+    same = all(ma.get(k) == mb.get(k) for k in keys)
+    if same and ma.get("cpu") and mb.get("cpu"):
+        same = all(ma["cpu"].get(k) == mb["cpu"].get(k) for k in ("family", "model_number", "flags"))
+    return same
+
+
 def latest_record(folder=REPO / "benchmarks" / "results", on="cpu", before=None):
     """Path of the newest full bench.py record run ``on`` "cpu" or "cuda" (by its start time,
-    then name), or None; with ``before`` (a record's path), the newest one older than that."""
+    then name), or None; with ``before`` (a record's path), the newest one older than that
+    from the same kind of machine (:func:`same_machine`)."""
     paths = []
     for p in Path(folder).glob("*.json"):
         if before is not None and p.name == Path(before).name:
@@ -41,8 +53,9 @@ def latest_record(folder=REPO / "benchmarks" / "results", on="cpu", before=None)
         if "train_ratio_vs_smp" in record and not record.get("quick") and device(record) == on:
             paths.append((record.get("started_utc", ""), p.name, p))
     if before is not None:
-        limit = json.loads(Path(before).read_text()).get("started_utc", "")
-        paths = [t for t in paths if t[0] < limit]
+        ref = json.loads(Path(before).read_text())
+        limit = ref.get("started_utc", "")
+        paths = [t for t in paths if t[0] < limit and same_machine(json.loads(t[2].read_text()), ref)]
     return max(paths)[2] if paths else None
 
 

@@ -232,6 +232,12 @@ def test_newest_record_is_the_latest_started_and_previous_is_the_one_before(tmp_
     assert newest.name == "2026-11-26-amd-epyc-2cpu.json"
     assert readme_table.latest_record(tmp_path, before=newest).name == "2026-11-26-amd-epyc-2cpu-2.json"
     assert readme_table.latest_record(tmp_path, before=tmp_path / "2026-11-26-amd-epyc-2cpu-2.json") is None
+    # a newer record of another CPU has no previous record: run-to-run spread is only read on one machine
+    other = {**base, "started_utc": "2026-12-05T02:00:00+00:00",
+             "machine": {"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 2, "accelerator": None}}
+    (tmp_path / "2026-12-05-intel-xeon-2cpu.json").write_text(json.dumps(other))
+    assert readme_table.latest_record(tmp_path).name == "2026-12-05-intel-xeon-2cpu.json"
+    assert readme_table.latest_record(tmp_path, before=tmp_path / "2026-12-05-intel-xeon-2cpu.json") is None
 
 
 def test_peer_spread_is_the_largest_relative_change_of_smp_figures():
