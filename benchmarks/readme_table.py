@@ -180,9 +180,11 @@ def _ratios(record) -> str:
 
 
 def _interop_note(record, threads) -> str:
-    """Records since the inter-op setting was measured say it; the first one forced TF to 1."""
+    """Records since the inter-op setting was measured say it; the first one forced TF to 1, the
+    second kept that setting as a row ("plain-interop1")."""
     if any(isinstance(r.get("threads"), dict) for r in record["results"]):
-        return f" and {threads} inter-op threads unless a row says otherwise"
+        other = any(r.get("variant") == "plain-interop1" for r in record["results"])
+        return f" and {threads} inter-op threads" + (" unless a row says otherwise" if other else "")
     return ""
 
 
