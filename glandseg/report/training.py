@@ -57,10 +57,10 @@ def precision_check(records, baseline="float32", other="mixed_bfloat16") -> dict
     dict
         ``pairs``: one dict per (preset, configuration, seed) run in both precisions, with the
         pooled figures (``baseline`` and ``other``: ``{split: {metric: value}}``) and training
-        seconds of each; ``summary``: ``{split: {metric: {"mean_difference", "sd_difference",
+        seconds, CPU model and 1-minute load average at the end of each; ``summary``: ``{split: {metric: {"mean_difference", "sd_difference",
         "seed_sd"}}}`` where ``seed_sd`` is the sample sd over seeds of the baseline runs (None
         below two pairs); ``speedup``: baseline seconds / other seconds per pair; ``cpus``: the
-        CPU models that made the runs.
+        CPU models that made the runs; ``load_range``: the lowest and highest load average.
 
     Examples
     --------
@@ -92,6 +92,7 @@ def precision_check(records, baseline="float32", other="mixed_bfloat16") -> dict
                          if s in rec.get("metrics", {})}
             row[f"{name}_seconds"] = rec.get("training", {}).get("seconds")
             row[f"{name}_cpu"] = rec.get("provenance", {}).get("cpu", {}).get("model")
+            row[f"{name}_load"] = (rec.get("provenance", {}).get("load_avg") or [None])[0]
         pairs.append(row)
     summary = {}
     for split, _ in _SPLITS:
@@ -109,7 +110,9 @@ def precision_check(records, baseline="float32", other="mixed_bfloat16") -> dict
     speedup = [p[f"{baseline}_seconds"] / p[f"{other}_seconds"] for p in pairs
                if p.get(f"{baseline}_seconds") and p.get(f"{other}_seconds")]
     cpus = sorted({p[f"{n}_cpu"] for p in pairs for n in (baseline, other) if p.get(f"{n}_cpu")})
-    return {"baseline": baseline, "other": other, "pairs": pairs, "summary": summary, "speedup": speedup, "cpus": cpus}
+    loads = [p[f"{n}_load"] for p in pairs for n in (baseline, other) if p.get(f"{n}_load") is not None]
+    return {"baseline": baseline, "other": other, "pairs": pairs, "summary": summary, "speedup": speedup, "cpus": cpus,
+            "load_range": (min(loads), max(loads)) if loads else None}
 
 
 def _fmt(value, digits, signed=False):
