@@ -166,9 +166,11 @@ def worker_keras(args):
         out["train"][str(batch)] = timed(lambda: model.train_on_batch(x, y), batch, warmup=args.warmup,
                                          repeats=args.repeats, calls=args.calls)
     out["dtype_policy_used"] = model.dtype_policy.name
-    # the inference network is built under the same (global) policy as the trained one
-    model = fold_batch_norm(build_and_compile(ExperimentConfig(), precision=policy, jit_compile=jit))
+    # the folded inference network computes in the variant's policy (glandseg's own prediction
+    # uses float32: that is the float32 row)
+    model = fold_batch_norm(build_and_compile(ExperimentConfig(), precision=policy, jit_compile=jit), dtype_policy=policy)
     model.compile(jit_compile=jit)
+    out["infer_dtype_policy"] = model.dtype_policy.name
     for batch in INFER_BATCHES:
         w, h = _scale(INFER_SIZE, args.quick)
         x = rng.random((batch, h, w, 1), dtype=np.float32)

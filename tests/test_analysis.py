@@ -664,7 +664,7 @@ def test_verdict_gives_each_presets_best_and_the_claims_of_the_main_preset():
     claims = dict(out["claims"])
     assert claims["L3 is the best loss without unsharp masking"] == analysis.NOT_RUN  # no H + L2 run
     text = results_figures.verdict_markdown(out)
-    assert "| workshop (mixed_bfloat16) | H + L3 | 2 | 0.897 |" in text
+    assert "| workshop (2 runs, mixed_bfloat16) | H + L3 | 0.897 / 0.800 / 50.0 |" in text
     assert "not run yet" in text
 
 
@@ -675,3 +675,4 @@ def test_verdict_without_records():
     assert len(out["rows"]) == 1 and out["claims"] == [] and out["main_preset"] is None
     text = results_figures.verdict_markdown(out)
     assert "| ours | not run yet |" in text and "claims: not run yet" in text
+    assert "| paper (printed) | H + L3 | 0.846 / 0.874 / 55.1 | 0.739 / 0.816 / 119.0 |" in text

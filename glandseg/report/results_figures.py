@@ -360,20 +360,22 @@ def progress_table(progress, caption=None) -> Table:
 def verdict_markdown(summary: dict) -> str:
     """The first page's answer box as Markdown, from :func:`glandseg.report.analysis.verdict`.
 
-    A table of the paper's best figures and each preset's best configuration (Test A and Test
-    B: pooled F1, object Dice, object Hausdorff), then each claim's verdict on the main preset.
+    A table of the paper's best figures and each preset's best configuration (per test part:
+    pooled F1 / object Dice / object Hausdorff in one cell, so that it fits a narrow box), then
+    each claim's verdict on the main preset.
     """
-    head = ("| protocol | configuration | runs | Test A F1 | Dice | Hausdorff | Test B F1 | Dice | Hausdorff |\n"
-            "|---|---|---|---|---|---|---|---|---|")
-    lines = [head]
+    lines = ["| protocol | configuration | Test A: F1 / Dice / Hausdorff | Test B: F1 / Dice / Hausdorff |",
+             "|---|---|---|---|"]
     for row in summary["rows"]:
-        prec = f" ({', '.join(p for p in row['precision'] if p)})" if row.get("precision") else ""
-        cells = [f"{row['preset']}{prec}", row["method"], "" if row["runs"] is None else str(row["runs"])]
+        prec = f", {', '.join(p for p in row['precision'] if p)}" if row.get("precision") else ""
+        runs = "" if row["runs"] is None else f" ({row['runs']} run{'s' if row['runs'] != 1 else ''}{prec})"
+        cells = [f"{row['preset']}{runs}", row["method"]]
         for split in ("testA", "testB"):
-            cells += [f"{row[split]['f1']:.3f}", f"{row[split]['object_dice']:.3f}", f"{row[split]['object_hausdorff']:.1f}"]
+            f = row[split]
+            cells.append(f"{f['f1']:.3f} / {f['object_dice']:.3f} / {f['object_hausdorff']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     if len(summary["rows"]) == 1:
-        lines.append("| ours | not run yet | | | | | | | |")
+        lines.append("| ours | not run yet | | |")
     text = "\n".join(lines)
     if summary["claims"]:
         text += (f"\n\nThe paper's claims on Test A, tested on the `{summary['main_preset']}` runs "
