@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     for precision, fold in WAYS:
         model = train.load_trained(config, args.run_dir, precision=precision)
         if fold:
-            model = predict.fold_batch_norm(model)
+            model = predict.fold_batch_norm(model, dtype_policy=precision)
         row = {"precision": precision, "folded": fold, "splits": {}}
         for split in runner.TEST_SPLITS:
             x = inputs[split]
