@@ -167,7 +167,7 @@ def _grid_axes_args(p):
     p.add_argument("--preset", required=True, help="paper, cpu, cpu-long, workshop or smoke")
     p.add_argument("--data", type=Path, default=None, help="GlaS folder (default: GLANDSEG_DATA or the user data dir)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
-    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    _backend_arg(p)
     p.add_argument(
         "--devices", default=None, metavar="N|all",
         help="train data-parallel over N devices, or all of them (JAX backend only; default: one)",
@@ -186,6 +186,10 @@ def _grid_axes_args(p):
     )
     p.add_argument("--curve", action="store_true",
                    help="also test the network at log-spaced epochs on Test A and B (RUN/curve.json)")
+
+
+def _backend_arg(p):
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
 
 
 def _jit(text):
@@ -388,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.keras", help="the model file to write")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
                    help="storage type of the weights (default float16: half the size)")
-    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    _backend_arg(p)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
@@ -406,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", action="store_true",
                    help="resize each whole image to the network's input size, as the GlaS protocol does")
     p.add_argument("--tile", type=int, default=2048, help="largest side predicted at once, in network pixels (default 2048)")
-    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    _backend_arg(p)
     p.set_defaults(func=_cmd_segment)
 
     p = sub.add_parser(
@@ -439,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", nargs="+", type=int, default=list(sweep_defaults.min_size_px), metavar="PX",
                    help=f"smallest object sizes in original pixels (default: {' '.join(map(str, sweep_defaults.min_size_px))})")
     p.add_argument("--overwrite", action="store_true", help="sweep runs again that already have a sweep")
-    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    _backend_arg(p)
     p.add_argument("--data", type=Path, default=None, metavar="DIR", help="GlaS data folder (default: GLANDSEG_DATA or user data dir)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.set_defaults(func=_cmd_sensitivity)

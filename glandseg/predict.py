@@ -16,7 +16,12 @@ import numpy as np
 
 import keras
 
-__all__ = ["fold_batch_norm", "pad_to_multiple", "predict_proba"]
+__all__ = ["fold_batch_norm", "is_folded", "pad_to_multiple", "predict_proba"]
+
+
+def is_folded(model) -> bool:
+    """Whether ``model`` has no BatchNormalization layer left (e.g. from :func:`fold_batch_norm`)."""
+    return not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
 
 def _bn_of(model, conv_name):

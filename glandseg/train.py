@@ -526,7 +526,7 @@ def snapshot_path(out_dir, epoch: int) -> Path:
 
 
 def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loader_threads=1, jit_compile="auto",
-           checkpoint_minutes=5.0, snapshot_epochs=(), epoch_hook=None, precision=None):
+           checkpoint_minutes=5.0, snapshot_epochs=(), epoch_hook=None):
     keras.utils.set_random_seed(config.seed)
     data = _training_samples(config, cache_dir, root=root, samples=samples)
     train_idx, val_idx = split_train_val(len(data["names"]), config.train.val_images, config.seed)
@@ -547,9 +547,8 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
     # weights that are gone: the run starts again, and so does its history.
     resuming = (out_dir / CHECKPOINT).exists()
     state = json.loads((out_dir / STATE).read_text()) if resuming and (out_dir / STATE).exists() else {}
-    if precision is None:
-        # A resumed run keeps the precision it started with, whatever this machine would pick.
-        precision = state.get("precision") or hardware.resolve_precision(config.train.precision)
+    # A resumed run keeps the precision it started with, whatever this machine would pick.
+    precision = state.get("precision") or hardware.resolve_precision(config.train.precision)
     model = build_and_compile(config, total_steps=total_epochs * len(train_ds), precision=precision["precision"])
     auto_jit = model.jit_compile  # Keras's choice, kept for prediction
     if jit_compile != "auto":

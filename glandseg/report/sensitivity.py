@@ -203,7 +203,7 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     ValueError
         When the run kept no validation images.
     """
-    from glandseg import train
+    from glandseg import predict, train
 
     run_dir = Path(run_dir)
     grid = SweepGrid() if grid is None else grid
@@ -225,7 +225,7 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     results.code_state()
     cache_dir = Path(cache_dir) if cache_dir is not None else run_dir.parent.parent / ".cache"
     samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS)}
-    model = train.load_trained(config, run_dir)
+    model = predict.fold_batch_norm(train.load_trained(config, run_dir))  # once for every split
     scores = {}
     for split in SPLITS:
         if split == "val":

@@ -15,13 +15,13 @@ Serves two book pages:
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
 from glandseg import results
+from glandseg.report import results_figures
 from glandseg.report.tables import Table
 
 __all__ = [
@@ -171,13 +171,6 @@ def precision_figure(check: dict):
     return fig
 
 
-def _read_history(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
-
-
 def load_curves(root="results") -> list[dict]:
     """Learning curves of every run folder under ``root`` that has a ``curve.json``.
 
@@ -195,7 +188,8 @@ def load_curves(root="results") -> list[dict]:
         run = path.parent
         curve = json.loads(path.read_text())
         config = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
-        history = _read_history(run / "history.csv")
+        history = results_figures._read_history(run / "history.csv") if (run / "history.csv").exists() else {}
+        epoch_seconds = [float(v) for v in history.get("seconds", [])]
         record = json.loads((run / "record.json").read_text()) if (run / "record.json").exists() else None
         out.append({
             "preset": config.get("preset", run.parent.name),
@@ -203,8 +197,8 @@ def load_curves(root="results") -> list[dict]:
             "path": str(run),
             "points": curve.get("points", []),
             "epochs_planned": config.get("train", {}).get("epochs"),
-            "epochs_done": len(history),
-            "epoch_seconds": [h.get("seconds") for h in history],
+            "epochs_done": len(epoch_seconds),
+            "epoch_seconds": epoch_seconds,
             "finished": record is not None,
             "cpu": (record or {}).get("provenance", {}).get("cpu", {}).get("model"),
             "precision": (record or {}).get("training", {}).get("precision"),
