@@ -4,7 +4,10 @@ For each page of ``_toc.yml`` the test opens ``_build/html/<page>.html`` from a 
 server on 127.0.0.1, saves a full-page screenshot to ``_build/screenshots/<page>.png``, and
 checks that every image has loaded, that every internal link points to a file of the build, and
 that the page asks nothing of the network (it must read offline). The results page must show
-the paper's Tables 1 and 2, whose figures come from ``glandseg.results.PAPER_TABLES``.
+the paper's Tables 1 and 2, whose figures come from ``glandseg.results.PAPER_TABLES``. Every page
+whose source has code cells must offer its notebook (.ipynb) from the download button of its
+header (``_ext/notebook_download.py``): a valid, executed notebook of the build holding the
+page's code cells.
 
 Chromium is Debian's ``chromium`` package driven by Python playwright (no browser download).
 Without a build or a browser the tests are skipped; ``make check-book`` sets
@@ -20,7 +23,7 @@ import posixpath
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
@@ -182,6 +185,22 @@ def _internal_target(page_name: str, href: str) -> Path | None:
     return full / "index.html" if path.endswith("/") or full.is_dir() else full
 
 
+def _source_code_cells(name: str) -> tuple[Path, list[str]]:
+    """The source of page ``name`` in the repository and the code of each of its code cells as
+    jupytext reads them ([] if none). A ``.md`` page is read as MyST (only ``{code-cell}`` blocks
+    are code cells); an ``.rst`` page has none."""
+    import jupytext
+
+    for suffix, fmt in ((".md", "md:myst"), (".ipynb", "ipynb"), (".rst", None)):
+        source = ROOT / f"{name}{suffix}"
+        if source.is_file():
+            if fmt is None:
+                return source, []
+            notebook = jupytext.read(source, fmt=fmt)
+            return source, [cell.source.strip() for cell in notebook.cells if cell.cell_type == "code"]
+    pytest.fail(f"{name}: no source {name}.md, {name}.ipynb or {name}.rst in the repository")
+
+
 def test_toc_pages_are_built():
     if not (HTML / "index.html").is_file():
         _unavailable(f"no built book: {HTML / 'index.html'} is missing (run `make book`)")
@@ -218,6 +237,45 @@ def test_page(name, open_page):
     text = page.inner_text("main") if page.query_selector("main") else page.inner_text("body")
     assert text.strip(), f"{name}: the page has no text"
     assert "Traceback (most recent call last)" not in text, f"{name}: the page shows a Python traceback"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_code_page_offers_its_notebook(name, open_page):
+    if not (HTML / f"{name}.html").is_file():
+        pytest.fail(f"{name}: {name}.html is not in the build (listed in _toc.yml)")
+    source, code = _source_code_cells(name)
+    import nbformat
+    from playwright.sync_api import expect
+
+    page, _, _ = open_page(name)
+    entry = page.locator('.dropdown-download-buttons .dropdown-menu a[href$=".ipynb"]')
+    if not code:  # no notebook to offer (an .ipynb source is offered as itself by the theme)
+        assert source.suffix == ".ipynb" or entry.count() == 0, f"{name}: offers a notebook but has no code cells"
+        return
+    button = page.locator(".article-header-buttons .dropdown-download-buttons > button.dropdown-toggle")
+    assert button.count() == 1, f"{name}: the page header has no download button (it has {len(code)} code cells)"
+    button.click()
+    assert entry.count() == 1, f"{name}: the download menu offers {entry.count()} .ipynb entries, not 1"
+    expect(entry).to_be_visible()
+
+    href = entry.get_attribute("href")
+    target = _internal_target(name, href)
+    assert target is not None and target.is_file(), f"{name}: the .ipynb entry links to {href!r}, not a file of the build"
+    response = page.request.get(urljoin(page.url, href))
+    assert response.ok, f"{name}: {href} answers HTTP {response.status}"
+    assert response.body() == target.read_bytes(), f"{name}: {href} is not served as {target}"
+    try:
+        notebook = nbformat.reads(response.text(), as_version=4)
+        nbformat.validate(notebook)
+    except Exception as err:  # not JSON, or not a notebook: a failure, with the reason
+        pytest.fail(f"{name}: {href} is not a valid notebook: {type(err).__name__}: {err}")
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.source.strip() for cell in cells] == code, (
+        f"{name}: {href} holds {len(cells)} code cells that are not the {len(code)} of the page source"
+    )
+    if source.suffix != ".ipynb":  # an .ipynb page is offered as its source, run or not
+        unrun = [i for i, cell in enumerate(cells) if cell.execution_count is None]
+        assert not unrun, f"{name}: {href} is not the executed notebook (code cells {unrun} were not run)"
 
 
 def test_results_page_shows_the_papers_tables(open_page):
