@@ -46,6 +46,8 @@ __all__ = [
     "network_input",
     "segment_image",
     "overlay",
+    "SHIPPED_MODELS",
+    "shipped_model",
 ]
 
 #: (width, height) of a standard GlaS field in pixels: the scale a network's input size refers to.
@@ -53,6 +55,10 @@ GLAS_FIELD = (775, 522)
 
 #: Smallest side, in pixels of the network's input, that an image may have (one LinkNet cell).
 MIN_SIDE_PX = 32
+
+#: Model files the repository ships in ``models/``, best first: the paper protocol's network
+#: (once its run has finished), then a workshop run's.
+SHIPPED_MODELS = ("paper-h-L3.keras", "workshop-h-L3.keras")
 
 _META = "glandseg.json"
 _FORMAT = 1
@@ -176,6 +182,34 @@ def export_model(run_dir, path, *, dtype="float16") -> dict:
     digest = _sha256(path)
     Path(f"{path}.sha256").write_text(f"{digest}  {path.name}\n")
     return {**meta, "sha256": digest, "bytes": path.stat().st_size}
+
+
+def shipped_model(models_dir=None) -> Path:
+    """The best model file that the repository ships (see :data:`SHIPPED_MODELS`).
+
+    Parameters
+    ----------
+    models_dir : path, optional
+        Where to look (default: ``models/`` of the checkout glandseg runs from).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    FileNotFoundError
+        If none is there, e.g. for glandseg installed from a wheel (the files stay in the
+        repository): name one with ``model_file`` / ``--model``, or ``glandseg export`` a run.
+    """
+    folder = Path(models_dir) if models_dir is not None else Path(__file__).resolve().parent.parent / "models"
+    for name in SHIPPED_MODELS:
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(
+        f"no shipped model file in {folder} (looked for {', '.join(SHIPPED_MODELS)}): clone the repository, "
+        "or export a trained run with `glandseg export RUN -o model.keras` and give its path"
+    )
 
 
 def load_model_file(path, *, verify=True):

@@ -33,6 +33,7 @@ __all__ = [
     "config_label",
     "summary_table",
     "format_mean_sd",
+    "checkout_results",
 ]
 
 METRICS = ("f1", "object_dice", "object_hausdorff")
@@ -179,6 +180,15 @@ def _json_default(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def checkout_results() -> Path:
+    """``results/`` of the checkout glandseg runs from: the committed run records.
+
+    For notebooks, which may run from any folder. With glandseg installed from a wheel the
+    folder does not exist; :func:`load_records` callers should check.
+    """
+    return Path(__file__).resolve().parent.parent / "results"
 
 
 def load_records(root="results", preset: str | None = None) -> list[dict]:

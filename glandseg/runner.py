@@ -25,7 +25,7 @@ import numpy as np
 from glandseg import data, results
 from glandseg.config import ExperimentConfig
 
-__all__ = ["TEST_SPLITS", "run_id", "run_experiment", "load_samples", "probabilities"]
+__all__ = ["TEST_SPLITS", "run_id", "run_experiment", "score_network", "load_samples", "probabilities"]
 
 TEST_SPLITS = ("testA", "testB")
 
@@ -379,7 +379,6 @@ def run_experiment(
     ValueError, FileNotFoundError
         Before any training: missing or invalid data, or a folder holding another config.
     """
-    from glandseg import predict
     from glandseg import train as train_lib
 
     if not isinstance(config, ExperimentConfig):
@@ -432,12 +431,60 @@ def run_experiment(
         results.write_json_atomic(training_path, summary)
     training = json.loads(training_path.read_text())
 
+    return score_network(model, config, out_dir, root=root, cache_dir=cache_dir, training=training, samples=samples,
+                         started_utc=started, loader=lambda: train_lib.load_trained(config, out_dir))
+
+
+def score_network(model, config: ExperimentConfig, out_dir, *, root=None, cache_dir=None, training=None, samples=None,
+                  started_utc=None, loader=None) -> dict:
+    """Predict Test A and Test B with a trained network, score them and write ``record.json``.
+
+    The second half of :func:`run_experiment`, also used on its own for a network that was
+    trained elsewhere (a model file, :func:`glandseg.inference.load_model_file`): label maps go
+    to ``<out_dir>/pred`` (images already predicted are kept), the pooled and per-grade GlaS
+    figures to the record.
+
+    Parameters
+    ----------
+    model : keras.Model or None
+        The network (folded here if it is not yet); None with ``loader`` to load it only when
+        a prediction is missing.
+    config : ExperimentConfig
+        Pre-processing, post-processing and data of the run.
+    out_dir : path
+        Folder of the predictions and the record.
+    root, cache_dir : path, optional
+        GlaS folder and prepared-array cache (default ``<out_dir>/../../.cache``).
+    training : dict, optional
+        The record's ``training`` entry (what made the network; predict times are added).
+    samples : dict of list, optional
+        Test samples by split (default: loaded from ``config``).
+    started_utc : str, optional
+        Start time for the provenance (default: now).
+    loader : callable, optional
+        Returns the network when ``model`` is None.
+
+    Returns
+    -------
+    record : dict
+        The content of ``record.json``.
+    """
+    from glandseg import predict
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir.parent.parent / ".cache"
+    samples = samples if samples is not None else {split: load_samples(config, split, root) for split in TEST_SPLITS}
+    started = started_utc or results._utc_now()
+    training = dict(training or {})
     for split in TEST_SPLITS:
         names = [s.name for s in samples[split]]
         if all(prediction_path(out_dir, n).exists() for n in names):
             continue
         if model is None:
-            model = train_lib.load_trained(config, out_dir)
+            if loader is None:
+                raise ValueError("score_network needs a model, or a loader to make one")
+            model = loader()
         if not predict.is_folded(model):
             model = predict.fold_batch_norm(model, dtype_policy="float32")
         t0 = time.perf_counter()
@@ -463,7 +510,7 @@ def run_experiment(
     }
     if (out_dir / CURVE).exists():
         record["curve"] = CURVE
-    results.write_json_atomic(record_path, record)
+    results.write_json_atomic(out_dir / "record.json", record)
     return record
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "preprocessing_figure",
     "variants_figure",
     "crops_figure",
+    "augmenter_figure",
     "model_table",
     "loss_curves",
     "simulated_probability",
@@ -200,6 +201,53 @@ def crops_figure(image, mask, variant="identity", crop_size=(416, 288)):
         ax.set_yticks([])
         for spine in ax.spines.values():
             spine.set(edgecolor=colour, linewidth=3)
+    return fig
+
+
+def augmenter_figure(augmenter, n=8, *, ncols=4, start=0):
+    """Training items ``start .. start + n - 1`` of an augmenter, as the network gets them.
+
+    Parameters
+    ----------
+    augmenter : glandseg.augment.PaperAugmenter or RandomAugmenter
+        Any object whose items are ``(crop, mask)`` pairs
+        (:func:`glandseg.augment.make_augmenter`).
+    n : int, optional
+        Items shown.
+    ncols : int, keyword-only
+        Columns of the grid.
+    start : int, keyword-only
+        First item.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One panel per item (mask outlined in white), titled with its index.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not positive or the items run past the augmenter's end.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer. Received: n={n!r}")
+    if start < 0 or start + n > len(augmenter):
+        raise ValueError(f"items {start}..{start + n - 1} do not exist: the augmenter has {len(augmenter)}")
+    nrows = -(-n // ncols)
+    first, _ = augmenter[start]
+    h, w = first.shape[:2]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 3.0 * nrows * h / w + 0.3), constrained_layout=True,
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, i in zip(axes.ravel(), range(start, start + n)):
+        crop, crop_mask = augmenter[i]
+        ax.imshow(_display(crop), cmap="gray")
+        if np.asarray(crop_mask).any():
+            ax.contour(np.asarray(crop_mask) > 0, levels=[0.5], colors="white", linewidths=0.6)
+        ax.set_title(f"item {i}", fontsize=9)
     return fig
 
 

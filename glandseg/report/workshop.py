@@ -1,0 +1,275 @@
+"""What the workshop notebook and the teacher's guide read from the run records.
+
+A class runs the student notebook (``notebooks/workshop.py``) and wants to know how its own run
+compares: with the paper's Table 1 and with the configurations the rest of the room trained.
+Exercises tell students what result to expect, and the teacher's guide (book/teaching.md) says
+how long a run takes on each kind of CPU. All of it comes from records
+(:func:`glandseg.results.load_records`); nothing here is typed in.
+"""
+
+from __future__ import annotations
+
+from glandseg import results
+from glandseg.report._format import _METRIC_NAMES
+from glandseg.report.tables import Table
+
+__all__ = ["class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "protocol_line",
+           "provenance_table"]
+
+_DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
+
+
+def _mean_sd(values, metric):
+    return results.format_mean_sd(values, _DIGITS[metric])
+
+
+def _pooled(record, split, metric):
+    return float(record["metrics"][split]["pooled"][metric])
+
+
+def class_table(records, own=None, *, split="testA", preset="workshop") -> Table:
+    """The paper's figures, the class's records at ``preset`` and the student's own run.
+
+    Parameters
+    ----------
+    records : list of dict
+        Run records (:func:`glandseg.results.load_records`); only those of ``preset`` count.
+    own : dict, optional
+        The student's record (:func:`glandseg.runner.run_experiment`), shown in a column of its
+        own on the row of its configuration. It is not averaged with the class's records.
+    split : {"testA", "testB"}
+    preset : str
+
+    Returns
+    -------
+    Table
+        One row per configuration that the paper reports or a record holds (the paper's
+        order), with F1, object Dice and object Hausdorff each as paper | class (mean ± sd,
+        runs) | yours.
+
+    Raises
+    ------
+    ValueError
+        For a ``split`` without a paper table.
+    """
+    if split not in results.PAPER_TABLES:
+        raise ValueError(f"split must be one of {tuple(results.PAPER_TABLES)}. Received: split={split!r}")
+    from glandseg.report.analysis import CONFIG_ORDER
+
+    paper = results.PAPER_TABLES[split]
+    mine = [r for r in records if r.get("preset") == preset and split in r.get("metrics", {})]
+    own_label = results.config_label(own["config"]) if own is not None else None
+    labels = [c for c in CONFIG_ORDER if c in paper or any(results.config_label(r["config"]) == c for r in mine)
+              or c == own_label]
+    cols, groups = ["configuration"], [(None, 1)]
+    for name in _METRIC_NAMES.values():
+        cols += ["paper", "class", "yours"]
+        groups.append((name, 3))
+    cols.append("class runs (seeds)")
+    groups.append((None, 1))
+    rows = []
+    for label in labels:
+        recs = [r for r in mine if results.config_label(r["config"]) == label]
+        line = [label]
+        for k, m in enumerate(results.METRICS):
+            line.append(f"{paper[label][k]:g}" if label in paper else "—")
+            line.append(_mean_sd([_pooled(r, split, m) for r in recs], m))
+            line.append(f"{_pooled(own, split, m):.{_DIGITS[m]}f}" if label == own_label else "")
+        seeds = ", ".join(str(r.get("seed")) for r in sorted(recs, key=lambda r: r.get("seed", 0)))
+        line.append(f"{len(recs)} ({seeds})" if recs else "0")
+        rows.append(line)
+    part = "Test A" if split == "testA" else "Test B"
+    caption = (f"{part}: the paper's figures, the records at the {preset} preset (mean ± sd over seeds) "
+               "and your run" + ("" if own is not None else " (none yet)") + ".")
+    return Table(cols, rows, caption=caption, groups=groups)
+
+
+def expected(records, label, *, preset="workshop", split="testA", fallback=("cpu",)) -> str:
+    """One sentence: what the records say a configuration scores, for an exercise's answer.
+
+    Parameters
+    ----------
+    records : list of dict
+    label : str
+        A configuration as :func:`glandseg.results.config_label` names it, e.g. ``"H + L1"``.
+    preset : str
+        The preset the student trains.
+    split : {"testA", "testB"}
+    fallback : tuple of str
+        Presets to quote, labelled as such, when ``preset`` has no record of ``label``.
+
+    Returns
+    -------
+    str
+        For example ``"H + L1 at the workshop preset: Test A F1 0.704 (1 run: seed 0)."``, or a
+        sentence saying that it has not been run yet.
+
+    Examples
+    --------
+    >>> rec = {"preset": "workshop", "seed": 0, "config": {"input": "rgb", "loss": "L3"},
+    ...        "metrics": {"testA": {"pooled": {"f1": 0.7, "object_dice": 0.8, "object_hausdorff": 90.0}}}}
+    >>> expected([rec], "RGB + L3")
+    'RGB + L3 at the workshop preset: Test A F1 0.700, object Dice 0.800, object Hausdorff 90.0 px (1 run: seed 0).'
+    >>> expected([rec], "H + L1")
+    'H + L1 has not been run yet at the workshop preset (nor at the cpu preset).'
+    """
+    part = "Test A" if split == "testA" else "Test B"
+    for which in (preset, *fallback):
+        recs = sorted((r for r in records if r.get("preset") == which and split in r.get("metrics", {})
+                       and results.config_label(r["config"]) == label), key=lambda r: r.get("seed", 0))
+        if not recs:
+            continue
+        figures = ", ".join(f"{name} {_mean_sd([_pooled(r, split, m) for r in recs], m)}" + (" px" if m == "object_hausdorff" else "")
+                            for m, name in _METRIC_NAMES.items())
+        seeds = ", ".join(str(r.get("seed")) for r in recs)
+        runs = f"{len(recs)} run{'s' if len(recs) > 1 else ''}: seed{'s' if len(recs) > 1 else ''} {seeds}"
+        note = "" if which == preset else f" (no record at the {preset} preset yet; this one trains longer and larger)"
+        return f"{label} at the {which} preset{note}: {part} {figures} ({runs})."
+    others = " nor at the " + ", ".join(fallback) + " preset" if fallback else ""
+    return f"{label} has not been run yet at the {preset} preset{' (' + others.strip() + ')' if others else ''}."
+
+
+def min_size_effect(sweeps, label, *, split="testA", opening_radius_px=0, preset=None) -> str:
+    """One sentence: the F1 each smallest-object size gave in the post-processing sweeps.
+
+    Parameters
+    ----------
+    sweeps : list of dict
+        Sweep records (:func:`glandseg.report.sensitivity.load_sweeps`).
+    label : str
+        Configuration, as :func:`glandseg.results.config_label` names it.
+    split : {"testA", "testB", "val"}
+    opening_radius_px : int
+        The opening radius of the sweep rows to read (0: no opening, as the presets).
+    preset : str, optional
+        Only this preset's sweeps (default: the first preset that has sweeps of ``label``).
+
+    Returns
+    -------
+    str
+        For example ``"H + L3 at the cpu preset (3 runs): Test A F1 0.700 at 200 px, 0.762 at
+        1000 px."`` (means over the runs), or a sentence saying that no sweep exists.
+
+    Examples
+    --------
+    >>> rows = [{"opening_radius_px": 0, "min_size_px": m, "f1": f} for m, f in ((200, 0.6), (1000, 0.7))]
+    >>> sweep = {"preset": "cpu", "config": {"input": "hematoxylin", "loss": "L3"}, "scores": {"testA": rows}}
+    >>> min_size_effect([sweep], "H + L3")
+    'H + L3 at the cpu preset (1 run): Test A F1 0.600 at 200 px, 0.700 at 1000 px.'
+    """
+    mine = [s for s in sweeps if results.config_label(s["config"]) == label and split in s.get("scores", {})]
+    if preset is None and mine:
+        preset = mine[0].get("preset")
+    mine = [s for s in mine if s.get("preset") == preset]
+    if not mine:
+        return f"No post-processing sweep of {label} has been run yet (`glandseg sensitivity PRESET`)."
+    by_size: dict[int, list] = {}
+    for s in mine:
+        for row in s["scores"][split]:
+            if row["opening_radius_px"] == opening_radius_px:
+                by_size.setdefault(int(row["min_size_px"]), []).append(float(row["f1"]))
+    part = {"testA": "Test A", "testB": "Test B", "val": "validation"}[split]
+    sizes = ", ".join(f"{sum(v) / len(v):.3f} at {m} px" for m, v in sorted(by_size.items()))
+    return f"{label} at the {preset} preset ({len(mine)} run{'s' if len(mine) > 1 else ''}): {part} F1 {sizes}."
+
+
+def cpu_kind(record) -> dict:
+    """The CPU a record ran on: ``{"cpu", "bfloat16", "precision"}`` as display strings.
+
+    Records made before CPU flags were recorded name only the CPU model; their bfloat16 support
+    reads ``"not recorded"``. The precision is the one training resolved to, else the
+    configuration's (older records trained in float32, the default then).
+    """
+    prov = record.get("provenance", {})
+    cpu = prov.get("cpu") if isinstance(prov.get("cpu"), dict) else None
+    if cpu:
+        name = f"{cpu.get('model', '?')} (family {cpu.get('family', '?')}, model {cpu.get('model_number', '?')})"
+        native = "native" if cpu.get("native_bfloat16") else "none"
+    else:
+        name = str(prov.get("device", "unknown")).split(",")[0]
+        native = "not recorded"
+    training = record.get("training", {})
+    precision = training.get("precision") or record.get("config", {}).get("train", {}).get("precision") or "float32"
+    return {"cpu": name, "bfloat16": native, "precision": precision}
+
+
+def timings(records, preset=None) -> list[dict]:
+    """Training minutes per preset and kind of CPU, from the records' own clocks.
+
+    Returns
+    -------
+    rows : list of dict
+        One per (preset, CPU, precision): ``preset``, ``cpu``, ``bfloat16``, ``precision``,
+        ``runs``, ``median_min``, ``min_min``, ``max_min`` (training minutes) and ``load``
+        (the highest 1-minute load average a run recorded at its end: above the core count,
+        something else shared the CPU and the times are upper bounds).
+    """
+    groups: dict[tuple, list] = {}
+    for rec in records:
+        if preset is not None and rec.get("preset") != preset:
+            continue
+        seconds = rec.get("training", {}).get("seconds")
+        if seconds is None:
+            continue
+        kind = cpu_kind(rec)
+        groups.setdefault((rec.get("preset"), kind["cpu"], kind["bfloat16"], kind["precision"]), []).append(rec)
+    rows = []
+    for (name, cpu, native, precision), recs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        minutes = sorted(r["training"]["seconds"] / 60 for r in recs)
+        loads = [r.get("provenance", {}).get("load_avg") for r in recs]
+        loads = [l[0] for l in loads if l]
+        mid = len(minutes) // 2
+        median = minutes[mid] if len(minutes) % 2 else (minutes[mid - 1] + minutes[mid]) / 2
+        rows.append({"preset": name, "cpu": cpu, "bfloat16": native, "precision": precision, "runs": len(recs),
+                     "median_min": median, "min_min": minutes[0], "max_min": minutes[-1],
+                     "load": max(loads) if loads else None})
+    return rows
+
+
+def timings_table(records, presets=("workshop",), caption=None) -> Table:
+    """:func:`timings` of ``presets`` as a table for the teacher's guide."""
+    rows = [r for p in presets for r in timings(records, p)]
+    body = [[r["preset"], r["cpu"], r["bfloat16"], r["precision"], r["runs"],
+             f"{r['median_min']:.1f}" + (f" ({r['min_min']:.1f}–{r['max_min']:.1f})" if r["runs"] > 1 else ""),
+             "not recorded" if r["load"] is None else f"{r['load']:.1f}"] for r in rows]
+    cols = ["preset", "CPU", "bfloat16", "precision", "runs", "training minutes: median (range)", "highest load"]
+    return Table(cols, body or [["not run yet"] + [""] * (len(cols) - 1)], caption=caption)
+
+
+def protocol_line(config: dict) -> str:
+    """A record's (or ``ExperimentConfig.to_dict()``'s) training protocol in one line.
+
+    Examples
+    --------
+    >>> from glandseg.config import preset_config
+    >>> protocol_line(preset_config("paper").to_dict())
+    'images 832x576, paper crops of 416x288, 100 epochs of batch 8, adam, lr 0.001, constant, objects from 200 px'
+    """
+    from glandseg.report.analysis import protocol
+
+    p = protocol({"config": config})
+    return (f"images {p['size']}, {p['augment']} crops of {p['crop']}, {p['epochs']} epochs of batch {p['batch_size']}, "
+            f"{p['optimizer']}, objects from {p['min_object_px']} px")
+
+
+def provenance_table(record) -> Table:
+    """Where a run's figures come from: configuration, protocol, time, CPU, code and versions."""
+    prov, training = record.get("provenance", {}), record.get("training", {})
+    kind = cpu_kind(record)
+    commit = (prov.get("git_commit") or "unknown")[:10] + (" (with uncommitted changes)" if prov.get("dirty") else "")
+    versions = prov.get("versions", {})
+    seconds = training.get("seconds")
+    rows = [
+        ["run", f"{record.get('run_id')} (preset {record.get('preset')}, seed {record.get('seed')})"],
+        ["configuration", results.config_label(record["config"])],
+        ["protocol", protocol_line(record["config"])],
+        ["trained", "not here: a model file" if seconds is None else
+         f"{seconds / 60:.1f} min in {kind['precision']}"],
+        ["CPU", f"{kind['cpu']}; native bfloat16: {kind['bfloat16']}; load at the end "
+                f"{(prov.get('load_avg') or ['unknown'])[0]}"],
+        ["code", f"glandseg {versions.get('glandseg', '?')}, commit {commit}"],
+        ["versions", ", ".join(f"{k} {v}" for k, v in versions.items() if k != "glandseg")],
+    ]
+    if training.get("model_file"):
+        rows.insert(3, ["network", f"{training['model_file']} (trained as run {training.get('source_run')})"])
+    return Table(["", ""], rows, caption="Where these figures come from")

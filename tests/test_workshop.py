@@ -1,0 +1,242 @@
+"""The workshop kit: the student notebook (papermill, smoke preset), what it reads from the
+records (glandseg.report.workshop), the augmentation figure and the shipped model file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from glandseg import inference, results
+from glandseg.report import workshop
+
+NOTEBOOK = REPO / "notebooks" / "workshop.py"
+
+
+def _record(preset, seed, f1, dice=0.8, haus=90.0, *, input="hematoxylin", loss="L3", seconds=600.0, cpu=None,
+            precision=None, load=None):
+    prov = {"device": "AMD EPYC, 2 logical CPUs", "load_avg": load}
+    if cpu is not None:
+        prov["cpu"] = cpu
+    return {
+        "preset": preset, "seed": seed,
+        "config": {"input": input, "unsharp": False, "loss": loss, "deep_supervision": True,
+                   "train": {"precision": "auto"}},
+        "metrics": {"testA": {"pooled": {"f1": f1, "object_dice": dice, "object_hausdorff": haus}},
+                    "testB": {"pooled": {"f1": f1 - 0.1, "object_dice": dice, "object_hausdorff": haus}}},
+        "training": {"seconds": seconds, "precision": precision},
+        "provenance": prov,
+    }
+
+
+def _cells(table):
+    return {row[0]: row for row in table.rows}
+
+
+def test_class_table_averages_the_class_and_shows_the_students_run_apart():
+    recs = [_record("workshop", s, f) for s, f in ((0, 0.70), (1, 0.74), (2, 0.72))]
+    recs.append(_record("cpu", 0, 0.9))  # another preset: not part of the class
+    own = _record("workshop", 7, 0.6512, input="rgb")
+    table = workshop.class_table(recs, own)
+    rows = _cells(table)
+    f1s = [0.70, 0.74, 0.72]
+    assert rows["H + L3"][2] == f"{np.mean(f1s):.3f} ± {np.std(f1s, ddof=1):.3f}"
+    assert rows["H + L3"][1] == "0.846"  # the paper's Table 1
+    assert rows["H + L3"][-1] == "3 (0, 1, 2)"
+    # The student's RGB run is not a paper row: it gets its own, and is not averaged in.
+    assert rows["RGB + L3"][3] == "0.651" and rows["RGB + L3"][2] == "not run yet" and rows["RGB + L3"][1] == "—"
+    assert rows["H + L1"][2] == "not run yet" and rows["H + L1"][3] == ""
+    with pytest.raises(ValueError, match="split"):
+        workshop.class_table(recs, split="val")
+
+
+def test_expected_quotes_the_preset_then_falls_back_to_a_labelled_other_preset():
+    recs = [_record("workshop", 0, 0.70, loss="L1"), _record("workshop", 1, 0.72, loss="L1"),
+            _record("cpu", 0, 0.78, input="rgb")]
+    text = workshop.expected(recs, "H + L1")
+    assert text.startswith("H + L1 at the workshop preset: Test A F1 0.710 ± 0.014") and "seeds 0, 1" in text
+    rgb = workshop.expected(recs, "RGB + L3")
+    assert "at the cpu preset (no record at the workshop preset yet" in rgb and "F1 0.780" in rgb
+    assert "Test B F1 0.680" in workshop.expected(recs, "RGB + L3", split="testB")
+    assert "not been run yet" in workshop.expected(recs, "H + L2")
+
+
+def test_min_size_effect_averages_the_sweeps_of_one_configuration():
+    def sweep(preset, f200, f1000, loss="L3"):
+        rows = [{"opening_radius_px": r, "min_size_px": m, "f1": f + r} for r in (0, 4) for m, f in ((200, f200), (1000, f1000))]
+        return {"preset": preset, "config": {"input": "hematoxylin", "loss": loss}, "scores": {"testA": rows}}
+
+    sweeps = [sweep("cpu", 0.6, 0.7), sweep("cpu", 0.8, 0.9), sweep("cpu", 0.1, 0.1, loss="L1")]
+    assert workshop.min_size_effect(sweeps, "H + L3") == (
+        "H + L3 at the cpu preset (2 runs): Test A F1 0.700 at 200 px, 0.800 at 1000 px.")
+    assert "No post-processing sweep" in workshop.min_size_effect(sweeps, "RGB + L3")
+
+
+def test_timings_group_by_cpu_kind_with_median_and_range():
+    xeon = {"model": "Xeon", "family": 6, "model_number": 207, "native_bfloat16": True}
+    recs = [
+        _record("workshop", 0, 0.7, seconds=600, load=[1.0]),
+        _record("workshop", 1, 0.7, seconds=900, load=[2.5]),
+        _record("workshop", 2, 0.7, seconds=720, load=[1.2]),
+        _record("workshop", 0, 0.7, seconds=300, cpu=xeon, precision="mixed_bfloat16"),
+        _record("cpu", 0, 0.7, seconds=3000),
+    ]
+    rows = workshop.timings(recs, "workshop")
+    assert len(rows) == 2
+    old = next(r for r in rows if r["bfloat16"] == "not recorded")
+    assert (old["runs"], old["median_min"], old["min_min"], old["max_min"], old["load"]) == (3, 12.0, 10.0, 15.0, 2.5)
+    assert old["precision"] == "auto" and old["cpu"] == "AMD EPYC"
+    new = next(r for r in rows if r["bfloat16"] == "native")
+    assert new["cpu"] == "Xeon (family 6, model 207)" and new["precision"] == "mixed_bfloat16" and new["median_min"] == 5.0
+    table = workshop.timings_table(recs)
+    assert any("12.0 (10.0–15.0)" in str(cell) for row in table.rows for cell in row)
+    assert workshop.timings_table([], presets=("nothing",)).rows[0][0] == "not run yet"
+
+
+def test_augmenter_figure_shows_the_items_in_order():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from glandseg import augment
+    from glandseg.config import AugmentConfig
+    from glandseg.report import method_figures
+
+    x = np.random.default_rng(0).random((2, 64, 96, 1)).astype(np.float32)
+    mask = np.zeros((2, 64, 96), np.uint8)
+    mask[:, 10:30, 20:50] = 1
+    aug = augment.make_augmenter(x, mask, AugmentConfig(mode="random", crop_size=(64, 32)), seed=1)
+    fig = method_figures.augmenter_figure(aug, 5, ncols=3, start=2)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == [f"item {i}" for i in range(2, 7)]
+    np.testing.assert_allclose(shown[0].images[0].get_array(), aug[2][0][..., 0], rtol=1e-6)
+    with pytest.raises(ValueError, match="do not exist"):
+        method_figures.augmenter_figure(aug, 3, start=len(aug) - 1)
+    with pytest.raises(ValueError, match="positive"):
+        method_figures.augmenter_figure(aug, 0)
+
+
+def test_shipped_model_prefers_the_paper_network(tmp_path):
+    with pytest.raises(FileNotFoundError, match="glandseg export"):
+        inference.shipped_model(tmp_path)
+    (tmp_path / "workshop-h-L3.keras").write_bytes(b"w")
+    assert inference.shipped_model(tmp_path).name == "workshop-h-L3.keras"
+    (tmp_path / "paper-h-L3.keras").write_bytes(b"p")
+    assert inference.shipped_model(tmp_path).name == "paper-h-L3.keras"
+
+
+def test_the_repository_ships_a_small_verified_model_file():
+    path = inference.shipped_model()
+    assert path.parent == REPO / "models"
+    assert path.stat().st_size <= 25 * 2**20
+    digest = Path(f"{path}.sha256").read_text().split()[0]
+    assert inference._sha256(path) == digest
+    assert results.checkout_results() == REPO / "results"
+
+
+@pytest.mark.slow
+@pytest.mark.glas
+def test_shipped_model_reproduces_its_records_test_figures(glas_root, tmp_path):
+    """Scored like a run, the shipped file gives the Test A and B figures its record holds."""
+    from glandseg import runner
+
+    model, config, meta = inference.load_model_file(inference.shipped_model())
+    record = runner.score_network(model, config, tmp_path / "runs" / "shipped", root=glas_root,
+                                  cache_dir=tmp_path / "cache")
+    for split in ("testA", "testB"):
+        got = record["metrics"][split]["pooled"]
+        # float16 weights round the probabilities a little: a gland or two may change.
+        assert got["f1"] == pytest.approx(meta["record_pooled"][split]["f1"], abs=0.01)
+        assert got["object_dice"] == pytest.approx(meta["record_pooled"][split]["object_dice"], abs=0.01)
+
+
+def _execute(tmp_path, **parameters):
+    import jupytext
+    import nbformat
+    import papermill
+
+    source = tmp_path / "workshop.ipynb"
+    jupytext.write(jupytext.read(NOTEBOOK), source)
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(source), str(out), parameters=parameters, cwd=str(tmp_path), progress_bar=False,
+                               kernel_name="python3")
+    return nbformat.read(out, as_version=4)
+
+
+def _text(nb):
+    parts = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            parts.append(o.get("text", "") if o.get("output_type") == "stream" else str(o.get("data", {}).get("text/markdown", "")))
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_student_notebook_trains_and_scores_at_the_smoke_preset(tmp_path):
+    nb = _execute(tmp_path, preset="smoke", seed=3, verbose=2)
+    text = _text(nb)
+    record = json.loads((tmp_path / "my-runs" / "smoke" / "h-L3-s3" / "record.json").read_text())
+    assert f"| H + L3 | 0.846 | not run yet | {record['metrics']['testA']['pooled']['f1']:.3f} |" in text
+    assert "trained 1 epochs" in text
+    # The three exercises each print what the records say (or that nothing was run).
+    assert text.count("H + L1 at the") + text.count("H + L1 has not been run") == 1
+    assert "smallest object (px)" in text
+
+
+@pytest.mark.slow
+def test_student_notebook_without_training_loads_the_shipped_network(tmp_path):
+    nb = _execute(tmp_path, preset="smoke", train_network=False)
+    text = _text(nb)
+    _, _, meta = inference.load_model_file(inference.shipped_model(), verify=False)
+    assert f"loaded {inference.shipped_model().name}: run {meta['run_id']}" in text
+    assert (tmp_path / "my-runs" / "model-files" / inference.shipped_model().stem / "record.json").exists()
+    assert not list((tmp_path / "my-runs").glob("smoke/*/best.weights.h5"))  # nothing trained
+
+
+def test_provenance_table_names_protocol_time_cpu_and_commit():
+    from glandseg.config import preset_config
+
+    config = preset_config("workshop", seed=2).to_dict()
+    rec = _record("workshop", 2, 0.7, seconds=630.0, load=[1.5],
+                  cpu={"model": "Xeon", "family": 6, "model_number": 207, "native_bfloat16": True},
+                  precision="mixed_bfloat16")
+    rec["config"] = {**config, "input": "hematoxylin", "unsharp": False, "loss": "L3", "deep_supervision": True}
+    rec["run_id"] = "h-L3-s2"
+    rec["provenance"].update(git_commit="0123456789abcdef", dirty=True, versions={"glandseg": "0.1.0", "keras": "3.15.1"})
+    rows = dict(map(tuple, workshop.provenance_table(rec).rows))
+    w, h = config["preprocess"]["size"]
+    cw, ch = config["augment"]["crop_size"]
+    assert rows["protocol"].startswith(f"images {w}x{h}, random crops of {cw}x{ch}, {config['train']['epochs']} epochs")
+    assert rows["protocol"].endswith(f"objects from {config['postprocess']['min_size_px']} px")
+    assert rows["trained"] == "10.5 min in mixed_bfloat16"
+    assert rows["code"] == "glandseg 0.1.0, commit 0123456789 (with uncommitted changes)"
+    assert rows["CPU"] == "Xeon (family 6, model 207); native bfloat16: native; load at the end 1.5"
+    assert rows["versions"] == "keras 3.15.1"
+
+
+EXECUTED = REPO / "book" / "workshop-notebook.ipynb"
+
+
+def test_the_books_workshop_notebook_is_a_current_execution_at_the_workshop_preset():
+    """The Workshop chapter shows a committed execution (make workshop-notebook): it must be of
+    today's notebook and today's workshop preset, without errors."""
+    import jupytext
+    import nbformat
+
+    from glandseg.config import preset_config
+
+    nb = nbformat.read(EXECUTED, as_version=4)
+    params = nb.metadata["papermill"]["parameters"]
+    assert params.get("preset", "workshop") == "workshop" and params.get("train_network", True) is True
+    executed = [c.source for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    source = [c.source for c in jupytext.read(NOTEBOOK).cells if c.cell_type == "code"]
+    assert executed == source, "notebooks/workshop.py changed since the execution: run `make workshop-notebook`"
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    text = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + o.get("text", "")
+                     for c in nb.cells for o in c.get("outputs", []))
+    line = workshop.protocol_line(preset_config("workshop").to_dict())
+    assert line in text, "the workshop preset changed since the execution: run `make workshop-notebook`"
+    assert "GlaS data not found" not in text  # executed on the real data
