@@ -359,9 +359,10 @@ def run_experiment(
         Threads making each training batch (see :class:`glandseg.train.CropDataset`); the
         result does not depend on it. Raise it on a GPU.
     jit_compile : "auto", True or False, optional
-        XLA for the training steps (:func:`glandseg.train.build_and_compile`). True trains
-        faster on a CPU-only TensorFlow; the choice changes rounding, not the method, and is
-        recorded in the record's ``training.jit_compile``.
+        XLA for the training steps (:func:`glandseg.train.build_and_compile`). Whether it is
+        faster depends on the CPU (``make bench`` measures both: slower on the AMX Xeon, within
+        the noise on the AMD EPYC), so "auto" leaves the choice to Keras. It changes rounding,
+        not the method, and is recorded in the record's ``training.jit_compile``.
     curve : bool or iterable of int, optional
         Test the network on Test A and Test B after these epochs (True: :func:`curve_epochs`)
         and keep the points in ``curve.json`` (a learning curve; the record's figures still
