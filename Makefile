@@ -1,12 +1,46 @@
 # Every target that needs Python creates or reuses .venv in the repo root, so each README
-# command works on a fresh machine. The stamp is redone when pyproject.toml changes; one venv
-# (glandseg[dev,book]) serves the tests, the demo and the book.
-PYTHON ?= python3
-VENV := .venv
+# command works on a fresh machine. One venv (glandseg[dev,book]) serves the tests, the demo and
+# the book. By default it is installed from requirements.lock: every package at the version the
+# run records were made with, each file checked against its sha256 hash (Python 3.11, Linux
+# x86_64). `make venv LOCK=none` (and LOCK=none on every later make command, or `export
+# LOCK=none`) installs pyproject.toml's loose ranges instead, the newest releases they allow.
+# The stamp is redone when pyproject.toml or the lock changes.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(shell command -v python3.11 2>/dev/null),python3)
+endif
+VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.glandseg-installed
+LOCK_FILE := requirements.lock
+LOCK ?= $(LOCK_FILE)
 PYTEST := $(PY) -m pytest
 CHROMIUM ?= chromium
+
+# The lock is made by uv (pinned here) in a small venv of its own, for glandseg's runtime, dev
+# and book requirements on CPython 3.11.5+ / manylinux_2_28 x86_64 (the oldest 3.11 that every
+# locked release supports), with the sha256 of every file PyPI has for each pinned release.
+# `make lock` keeps the versions already in the lock and only adds or drops what pyproject.toml
+# changed; `make lock LOCK_ARGS=--upgrade` (or `--upgrade-package keras`) moves to newer releases.
+# Its first version was seeded with the .venv of the committed records (pip freeze as -c
+# constraints), so lock and records agree.
+UV_VERSION := 0.13.8
+TOOLS := .venv-tools
+LOCK_PYTHON := 3.11.5
+LOCK_ARGS ?=
+# Offline classroom: `make wheelhouse` beforehand puts every locked file (wheels for CPython 3.11
+# on manylinux x86_64) and a wheel of glandseg in wheelhouse/; `make venv OFFLINE=1` installs
+# from there without a network.
+WHEELHOUSE ?= wheelhouse
+OFFLINE ?=
+WHEEL_PLATFORMS := $(foreach v,28 27 26 25 24 23 22 21 20 19 18 17 12 5,--platform manylinux_2_$(v)_x86_64) \
+	--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64
+
+ifeq ($(LOCK),none)
+STAMP := $(VENV)/.glandseg-installed-loose
+STAMP_DEPS := pyproject.toml
+else
+STAMP := $(VENV)/.glandseg-installed
+STAMP_DEPS := pyproject.toml $(LOCK)
+endif
 
 # The GlaS data are never in the repository. Where GLANDSEG_DATA is unset, a copy beside the
 # checkout (../shared/data/glas, where CI keeps one) serves the tests and the book's prediction
@@ -20,7 +54,7 @@ endif
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.glandseg-bench-installed
 
-.PHONY: help venv test test-fast demo book check-book bench clean
+.PHONY: help venv lock wheelhouse test test-fast demo book check-book bench clean
 
 help:
 	@echo "make book       build the companion book (runs its pages): _build/html/index.html"
@@ -29,16 +63,49 @@ help:
 	@echo "make demo       whole pipeline on synthetic data (< 3 min), figure in demo/"
 	@echo "make check-book open every page of the built book in headless Chromium (installs chromium if missing)"
 	@echo "make bench      glandseg vs segmentation-models-pytorch on this CPU (own venv; needs an idle machine)"
-	@echo "make venv       create .venv and install glandseg[dev,book]"
+	@echo "make venv       create .venv with glandseg[dev,book] at the versions of requirements.lock (hash-checked)"
+	@echo "make venv LOCK=none  the same from pyproject.toml's loose ranges (give LOCK=none to later make commands too)"
+	@echo "make lock       regenerate requirements.lock with uv (keeps its versions; LOCK_ARGS=--upgrade for newer ones)"
+	@echo "make wheelhouse download every locked file and a glandseg wheel into wheelhouse/ (then: make venv OFFLINE=1)"
 	@echo "make clean      remove demo output, the built book and caches"
 
-$(STAMP): pyproject.toml
+$(STAMP): $(STAMP_DEPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+ifeq ($(LOCK),none)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,book]'
+else
+	@$(PY) -c 'import sys; sys.exit(sys.version_info[:3] < (3, 11, 5) or sys.version_info[:2] != (3, 11))' || \
+	  { echo "$(LOCK) is for Python 3.11.5+ (this venv has $$($(PY) -V)): make venv PYTHON=python3.11, or LOCK=none for pyproject.toml's ranges"; exit 1; }
+ifeq ($(OFFLINE),)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+else
+	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-index --no-deps $(WHEELHOUSE)/glandseg-*.whl
+endif
+endif
+	rm -f $(VENV)/.glandseg-installed $(VENV)/.glandseg-installed-loose
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(TOOLS)/bin/uv:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: $(TOOLS)/bin/uv
+	UV_PYTHON_DOWNLOADS=never $(TOOLS)/bin/uv pip compile pyproject.toml --extra dev --extra book --python-version $(LOCK_PYTHON) \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes $(LOCK_ARGS) -o $(LOCK_FILE) >/dev/null
+
+# Every locked file for the lock's target (named explicitly, not taken from this machine), checked
+# against its hash, and glandseg's own wheel; uses the tools venv's pip, not .venv.
+wheelhouse: $(LOCK_FILE) $(TOOLS)/bin/uv
+	$(TOOLS)/bin/python -m pip download --quiet --require-hashes --no-deps --only-binary=:all: \
+	  $(WHEEL_PLATFORMS) --python-version $(LOCK_PYTHON) --implementation cp --abi cp311 \
+	  -r $(LOCK_FILE) -d $(WHEELHOUSE)
+	rm -f $(WHEELHOUSE)/glandseg-*.whl
+	$(TOOLS)/bin/python -m pip wheel --quiet --no-deps -w $(WHEELHOUSE) .
 
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) --durations=15 -m "not book"
