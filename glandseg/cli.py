@@ -322,14 +322,19 @@ def _cmd_sensitivity(args) -> int:
 
     grid = sensitivity.SweepGrid(tuple(args.opening), tuple(args.min_size))
     folder = Path(args.results) / args.preset
-    runs = [folder / r for r in args.runs] if args.runs else sorted(p.parent for p in folder.glob("*/record.json"))
-    missing = [str(r) for r in runs if not (r / "record.json").is_file()]
+    # A finished run has its record; an epoch's sweep needs only that epoch's weight snapshot.
+    needed = "record.json" if args.epoch is None else f"snapshots/epoch-{args.epoch:03d}.weights.h5"
+    runs = [folder / r for r in args.runs] if args.runs else sorted(p.parents[0 if args.epoch is None else 1]
+                                                                    for p in folder.glob(f"*/{needed}"))
+    missing = [str(r) for r in runs if not (r / needed).is_file()]
     if missing:
-        raise FileNotFoundError(f"no finished run in {', '.join(missing)} (record.json missing)")
+        raise FileNotFoundError(f"no {'finished run' if args.epoch is None else f'snapshot of epoch {args.epoch}'} "
+                                f"in {', '.join(missing)} ({needed} missing)")
     if not runs:
-        raise FileNotFoundError(f"no finished run under {folder}: run `glandseg grid --preset {args.preset}` first")
+        what = "finished run" if args.epoch is None else f"run with {needed}"
+        raise FileNotFoundError(f"no {what} under {folder}: run `glandseg grid --preset {args.preset}` first")
     for run_dir in tqdm(runs, desc="sweeping runs", unit="run"):
-        path = sensitivity.write_sweep(run_dir, root=args.data, grid=grid, overwrite=args.overwrite)
+        path = sensitivity.write_sweep(run_dir, root=args.data, grid=grid, overwrite=args.overwrite, epoch=args.epoch)
         rec = json.loads(path.read_text())
         own, chosen = rec["chosen"]["own"], rec["chosen"]["by_val"]
         row = rec["scores"]["val"][chosen]
@@ -426,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.set_defaults(func=_cmd_ceiling)
 
+    from glandseg.config import PRESETS
     from glandseg.report.sensitivity import SweepGrid  # no Keras import: the backend can still be chosen
 
     sweep_defaults = SweepGrid()
@@ -436,8 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and smallest object size of a grid, on Test A, Test B and the run's validation images; the validation "
         "images choose a setting. Runs that have a sweep are skipped.",
     )
-    p.add_argument("preset", choices=("paper", "cpu", "workshop", "smoke"), metavar="PRESET", help="paper, cpu, workshop or smoke")
+    p.add_argument("preset", choices=PRESETS, metavar="PRESET", help=", ".join(PRESETS))
     p.add_argument("--runs", nargs="+", default=None, metavar="RUN", help="run folders of the preset (default: every finished run)")
+    p.add_argument("--epoch", type=int, default=None, metavar="N",
+                   help="sweep the network after epoch N (its learning-curve snapshot; the run need not be finished) "
+                   "instead of the selected one: RUN/postprocess_sweep-epoch-00N.json")
     p.add_argument("--opening", nargs="+", type=int, default=list(sweep_defaults.opening_radius_px), metavar="PX",
                    help=f"opening radii in original pixels (default: {' '.join(map(str, sweep_defaults.opening_radius_px))})")
     p.add_argument("--min-size", nargs="+", type=int, default=list(sweep_defaults.min_size_px), metavar="PX",

@@ -329,8 +329,7 @@ class _Curve:
             snap = train_lib.snapshot_path(self.out_dir, epoch)
             if not snap.exists():
                 continue
-            model = train_lib.load_trained(self.config, self.out_dir)
-            model.load_weights(snap)
+            model = train_lib.load_trained(self.config, self.out_dir, weights=snap)
             self(epoch, model)
 
 

@@ -419,13 +419,14 @@ def trained_precision(config: ExperimentConfig, out_dir) -> str:
     return hardware.resolve_precision(config.train.precision)["precision"]
 
 
-def load_trained(config: ExperimentConfig, out_dir, *, precision=None) -> keras.Model:
+def load_trained(config: ExperimentConfig, out_dir, *, precision=None, weights=None) -> keras.Model:
     """The selected (best-validation) model of a finished run, for prediction.
 
     ``precision`` is the dtype policy to predict in (default: the one the run trained in,
-    :func:`trained_precision`).
+    :func:`trained_precision`). ``weights`` loads another weights file of the run instead, e.g.
+    an epoch's snapshot (:func:`snapshot_path`).
     """
-    path = Path(out_dir) / BEST_WEIGHTS
+    path = Path(weights) if weights is not None else Path(out_dir) / BEST_WEIGHTS
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: train this configuration first (glandseg run).")
     keras.config.set_dtype_policy(precision or trained_precision(config, out_dir))

@@ -209,3 +209,28 @@ def test_cli_sweeps_finished_runs_and_names_what_is_missing(smoke_run, tmp_path,
     assert "no finished run under" in capsys.readouterr().err
     assert cli.main(["sensitivity", "smoke", "--results", str(results_dir), "--opening", "-2"]) == 2
     assert "SweepGrid.opening_radius_px" in capsys.readouterr().err
+
+
+def test_an_epoch_snapshot_of_an_unfinished_run_sweeps_like_the_finished_network(swept, tmp_path, capsys):
+    run, _, grid, sweep = swept
+    # An unfinished run: config and the epoch-1 snapshot only (for a 1-epoch run, the kept network).
+    unfinished = tmp_path / "results" / "smoke" / run.name
+    (unfinished / "snapshots").mkdir(parents=True)
+    shutil.copy(run / "config.json", unfinished / "config.json")
+    shutil.copy(run / "best.weights.h5", unfinished / "snapshots" / "epoch-001.weights.h5")
+    with pytest.raises(FileNotFoundError, match="epoch-002.weights.h5 not found"):
+        sensitivity.sweep_run(unfinished, grid=grid, epoch=2)
+    path = sensitivity.write_sweep(unfinished, grid=grid, epoch=1)
+    assert path.name == "postprocess_sweep-epoch-001.json"
+    at_epoch = json.loads(path.read_text())
+    # the validation images are redrawn as training drew them
+    assert at_epoch["val_names"] == json.loads((run / "training.json").read_text())["val_names"]
+    assert at_epoch["scores"] == sweep["scores"] and at_epoch["epoch"] == 1 and sweep["epoch"] is None
+    assert sensitivity.load_sweeps(tmp_path / "results", "smoke") == []  # not the finished run's sweep
+    assert [s["epoch"] for s in sensitivity.load_sweeps(tmp_path / "results", "smoke", epoch=1)] == [1]
+    path.unlink()
+    assert cli.main(["sensitivity", "smoke", "--results", str(tmp_path / "results"), "--epoch", "1",
+                     "--opening", "0", "--min-size", "20"]) == 0
+    assert path.is_file()
+    assert cli.main(["sensitivity", "smoke", "--results", str(tmp_path / "results"), "--epoch", "3"]) == 2
+    assert "no run with snapshots/epoch-003.weights.h5" in capsys.readouterr().err

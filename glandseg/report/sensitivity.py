@@ -32,7 +32,8 @@ import numpy as np
 from glandseg import metrics, postprocess, results, runner
 from glandseg.config import ExperimentConfig, PostprocessConfig
 
-__all__ = ["SweepGrid", "SPLITS", "settings", "score_settings", "choose", "sweep_run", "write_sweep", "load_sweeps",
+__all__ = ["SweepGrid", "SPLITS", "settings", "score_settings", "choose", "sweep_run", "sweep_filename", "write_sweep",
+           "load_sweeps",
            "mean_grid", "choice_rows"]
 
 #: Validation images of the run first (the choice is made on them), then the test parts.
@@ -171,13 +172,15 @@ def _run_config(run_dir: Path) -> ExperimentConfig:
     return ExperimentConfig.from_json(path.read_text())
 
 
-def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=None, metric: str = "f1") -> dict:
+def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=None, metric: str = "f1",
+              epoch: int | None = None) -> dict:
     """Sweep the post-processing of one finished run (see the module docstring).
 
     Parameters
     ----------
     run_dir : path
-        A finished run folder (``record.json``, ``training.json`` and ``best.weights.h5``).
+        A finished run folder (``record.json``, ``training.json`` and ``best.weights.h5``), or
+        with ``epoch`` any run folder that holds that epoch's weight snapshot.
     root : path, optional
         GlaS folder (default: ``GLANDSEG_DATA`` or the user data folder).
     grid : SweepGrid, optional
@@ -186,6 +189,11 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
         Pre-processing cache (default ``<run_dir>/../../.cache``, as the runner's).
     metric : str, optional
         The validation figure that chooses a setting (default pooled F1).
+    epoch : int, optional
+        Sweep the network after this epoch (its snapshot, ``glandseg.train.snapshot_path``,
+        kept at the learning-curve epochs) instead of the one validation selected. The run need
+        not be finished: this separates what training has learnt by then from what the
+        post-processing sizes make of it, e.g. to compare protocols at equal epochs.
 
     Returns
     -------
@@ -194,12 +202,13 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
         record's), ``own`` (the run's opening radius and smallest size), ``grid``, ``metric``,
         ``val_names``, ``scores`` (split -> one row per setting, :func:`score_settings`),
         ``chosen`` (the index of the setting :func:`choose` picks on the validation images,
-        and the run's own index), and ``provenance``.
+        and the run's own index), ``epoch`` (None for the selected network) and ``provenance``.
 
     Raises
     ------
     FileNotFoundError
-        When the run is not finished, its weights are gone, or the data are missing.
+        When the run is not finished (or has no snapshot of ``epoch``), its weights are gone,
+        or the data are missing.
     ValueError
         When the run kept no validation images.
     """
@@ -210,11 +219,23 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     if metric not in SCORE_KEYS[:3]:
         raise ValueError(f"metric must be one of {SCORE_KEYS[:3]}. Received: metric={metric!r}")
     config = _run_config(run_dir)
-    for name in ("record.json", "training.json"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir / name} not found: finish the run first (glandseg grid resumes it).")
-    record = json.loads((run_dir / "record.json").read_text())
-    val_names = json.loads((run_dir / "training.json").read_text()).get("val_names") or []
+    if epoch is None:
+        for name in ("record.json", "training.json"):
+            if not (run_dir / name).is_file():
+                raise FileNotFoundError(f"{run_dir / name} not found: finish the run first (glandseg grid resumes it).")
+    else:
+        weights = train.snapshot_path(run_dir, epoch)
+        if not weights.is_file():
+            raise FileNotFoundError(f"{weights} not found: the run keeps snapshots of its learning-curve epochs only "
+                                    "(glandseg grid --curve)")
+    record = json.loads((run_dir / "record.json").read_text()) if (run_dir / "record.json").is_file() else {}
+    cache_dir = Path(cache_dir) if cache_dir is not None else run_dir.parent.parent / ".cache"
+    samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS)}
+    if (run_dir / "training.json").is_file():
+        val_names = json.loads((run_dir / "training.json").read_text()).get("val_names") or []
+    else:  # an unfinished run: the same draw the training made
+        _, val_idx = train.split_train_val(len(samples["train"]), config.train.val_images, config.seed)
+        val_names = [samples["train"][i].name for i in val_idx]
     if not val_names:
         raise ValueError(f"{run_dir} kept no validation images (train.val_images=0): nothing to choose a setting on.")
     setting_list = settings(grid, config.postprocess)
@@ -223,9 +244,8 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     # Fix the code state now, before the long work: the record's provenance credits the code
     # this process loaded, not a commit made while it scored.
     results.code_state()
-    cache_dir = Path(cache_dir) if cache_dir is not None else run_dir.parent.parent / ".cache"
-    samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS)}
-    model = predict.fold_batch_norm(train.load_trained(config, run_dir))  # once for every split
+    model = train.load_trained(config, run_dir, weights=None if epoch is None else train.snapshot_path(run_dir, epoch))
+    model = predict.fold_batch_norm(model)  # once for every split
     scores = {}
     for split in SPLITS:
         if split == "val":
@@ -250,25 +270,35 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
         "val_names": list(val_names),
         "scores": scores,
         "chosen": {"by_val": choose(scores["val"], own, metric), "own": own_index},
+        "epoch": None if epoch is None else int(epoch),
         "provenance": results.provenance(started),
     }
 
 
-def write_sweep(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=None, overwrite: bool = False) -> Path:
-    """:func:`sweep_run` written atomically to ``<run_dir>/postprocess_sweep.json``.
+def sweep_filename(epoch: int | None = None) -> str:
+    """``postprocess_sweep.json``, or ``postprocess_sweep-epoch-005.json`` for epoch 5's snapshot."""
+    return FILENAME if epoch is None else f"{Path(FILENAME).stem}-epoch-{int(epoch):03d}.json"
+
+
+def write_sweep(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=None, overwrite: bool = False,
+                epoch: int | None = None) -> Path:
+    """:func:`sweep_run` written atomically to ``<run_dir>/`` :func:`sweep_filename` ``(epoch)``.
 
     A run that already has one is skipped (the path is returned) unless ``overwrite``.
     """
-    path = Path(run_dir) / FILENAME
+    path = Path(run_dir) / sweep_filename(epoch)
     if path.exists() and not overwrite:
         return path
-    results.write_json_atomic(path, sweep_run(run_dir, root=root, grid=grid, cache_dir=cache_dir))
+    results.write_json_atomic(path, sweep_run(run_dir, root=root, grid=grid, cache_dir=cache_dir, epoch=epoch))
     return path
 
 
-def load_sweeps(results_dir="results", preset: str | None = None) -> list[dict]:
-    """Every sweep record under ``results_dir/<preset>/<run>/`` (all presets when None), by path."""
-    pattern = f"{preset or '*'}/*/{FILENAME}"
+def load_sweeps(results_dir="results", preset: str | None = None, epoch: int | None = None) -> list[dict]:
+    """Every sweep record under ``results_dir/<preset>/<run>/`` (all presets when None), by path.
+
+    With ``epoch``, the sweeps of that epoch's snapshots (:func:`sweep_filename`) instead.
+    """
+    pattern = f"{preset or '*'}/*/{sweep_filename(epoch)}"
     out = []
     for path in sorted(Path(results_dir).glob(pattern)):
         rec = json.loads(path.read_text())
