@@ -88,3 +88,25 @@ def test_convergence_figure_draws_each_curve_the_points_and_the_paper(tmp_path):
     assert training.convergence_figure([], []) is None
     with pytest.raises(ValueError, match="x must be"):
         training.convergence_figure(curves, x="minutes")
+
+
+def test_equal_postprocessing_marks_each_protocols_own_size_and_averages_runs():
+    from glandseg.report import training
+
+    def sweep(preset, epoch, own, f1s, loss="L3", opening_f1=0.0):
+        rows = [{"opening_radius_px": 0, "min_size_px": m, "f1": f} for m, f in zip((200, 1000, 4000), f1s)]
+        rows += [{"opening_radius_px": 4, "min_size_px": m, "f1": opening_f1} for m in (200, 1000, 4000)]
+        return {"preset": preset, "epoch": epoch, "own": {"opening_radius_px": 0, "min_size_px": own},
+                "config": {"input": "hematoxylin", "unsharp": False, "loss": loss}, "scores": {"testA": rows}}
+
+    sweeps = [sweep("paper", 5, 200, (0.58, 0.67, 0.66)), sweep("cpu", None, 1000, (0.70, 0.76, 0.74)),
+              sweep("cpu", None, 1000, (0.72, 0.80, 0.78)), sweep("cpu", None, 1000, (0.1, 0.1, 0.1), loss="L1")]
+    rows = training.equal_postprocessing_rows(sweeps)
+    assert [(r["preset"], r["epoch"], r["runs"], r["own_min_size_px"]) for r in rows] == [("paper", 5, 1, 200), ("cpu", None, 2, 1000)]
+    assert rows[1]["f1"][1000] == pytest.approx(0.78) and rows[1]["f1"][200] == pytest.approx(0.71)
+    table = training.equal_postprocessing_table(rows)
+    assert table.columns[3:] == ["objects from 200 px", "objects from 1000 px", "objects from 4000 px"]
+    assert table.rows[0][:4] == ["paper", "after epoch 5", 1, "0.580 *"] and table.rows[0][4] == "0.670"
+    assert table.rows[1][1] == "selected network" and table.rows[1][4] == "0.780 *"
+    assert training.equal_postprocessing_rows(sweeps, opening_radius_px=4)[0]["f1"] == {200: 0.0, 1000: 0.0, 4000: 0.0}
+    assert training.equal_postprocessing_table([]).rows[0][0] == "not run yet"

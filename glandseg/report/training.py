@@ -10,7 +10,8 @@ Serves two book pages:
   (``curve.json``) of runs trained with ``--curve``, finished or still training;
   :func:`convergence_figure` draws them against epochs or computing hours beside the 4-epoch
   runs and the paper's figures; :func:`training_estimate` projects a run's hours from its
-  epochs so far.
+  epochs so far; :func:`equal_postprocessing_rows` sets networks of several protocols side by
+  side under the same post-processing sizes (from ``glandseg sensitivity [--epoch N]`` sweeps).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = [
     "load_curves",
     "training_estimate",
     "convergence_figure",
+    "equal_postprocessing_rows",
+    "equal_postprocessing_table",
 ]
 
 #: Where ``glandseg grid ... --precision P --results results/precision`` puts the paired runs.
@@ -290,3 +293,71 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
     fig.legend(handles, labels, loc="lower center", ncol=min(3, max(1, len(labels))), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def equal_postprocessing_rows(sweeps, *, split="testA", opening_radius_px=0, label="H + L3") -> list[dict]:
+    """Pooled F1 of networks under each smallest-object size, one row per protocol and epoch.
+
+    A protocol's own post-processing sizes differ (the paper keeps objects from 200 px, the CPU
+    presets from 1000 px), and a network early in a constant learning rate is not comparable
+    with one whose schedule has decayed. Post-processing sweeps (:mod:`glandseg.report.sensitivity`)
+    of epoch snapshots and of finished runs put them under the same sizes.
+
+    Parameters
+    ----------
+    sweeps : list of dict
+        Sweep records; those of an epoch snapshot carry ``epoch``, those of a finished run's
+        selected network have ``epoch`` None (its row says "selected").
+    split : {"testA", "testB", "val"}
+    opening_radius_px : int
+        Which opening radius of the sweeps to read.
+    label : str
+        Configuration (:func:`glandseg.results.config_label`).
+
+    Returns
+    -------
+    rows : list of dict
+        ``preset``, ``epoch`` (int or None), ``runs``, ``own_min_size_px``, ``f1`` (dict: size ->
+        mean F1 over the runs), in the order of the sweeps.
+
+    Examples
+    --------
+    >>> def sweep(preset, epoch, f1s):
+    ...     rows = [{"opening_radius_px": 0, "min_size_px": m, "f1": f} for m, f in zip((200, 1000), f1s)]
+    ...     return {"preset": preset, "epoch": epoch, "config": {"input": "hematoxylin", "loss": "L3"},
+    ...             "own": {"min_size_px": 200}, "scores": {"testA": rows}}
+    >>> rows = equal_postprocessing_rows([sweep("paper", 5, (0.5, 0.6)), sweep("cpu", None, (0.7, 0.8)),
+    ...                                   sweep("cpu", None, (0.6, 0.7))])
+    >>> [(r["preset"], r["epoch"], r["runs"], {m: round(f, 3) for m, f in r["f1"].items()}) for r in rows]
+    [('paper', 5, 1, {200: 0.5, 1000: 0.6}), ('cpu', None, 2, {200: 0.65, 1000: 0.75})]
+    """
+    groups: dict[tuple, list] = {}
+    for sw in sweeps:
+        if results.config_label(sw["config"]) != label or split not in sw.get("scores", {}):
+            continue
+        groups.setdefault((sw.get("preset"), sw.get("epoch")), []).append(sw)
+    rows = []
+    for (preset, epoch), group in groups.items():
+        by_size: dict[int, list] = {}
+        for sw in group:
+            for row in sw["scores"][split]:
+                if row["opening_radius_px"] == opening_radius_px:
+                    by_size.setdefault(int(row["min_size_px"]), []).append(float(row["f1"]))
+        owns = {sw.get("own", {}).get("min_size_px") for sw in group}
+        rows.append({"preset": preset, "epoch": epoch, "runs": len(group),
+                     "own_min_size_px": owns.pop() if len(owns) == 1 else None,
+                     "f1": {m: float(np.mean(v)) for m, v in sorted(by_size.items())}})
+    return rows
+
+
+def equal_postprocessing_table(rows, caption=None) -> Table:
+    """:func:`equal_postprocessing_rows` as a table; each protocol's own size is marked with *."""
+    sizes = sorted({m for r in rows for m in r["f1"]})
+    body = []
+    for r in rows:
+        when = "selected network" if r["epoch"] is None else f"after epoch {r['epoch']}"
+        cells = [(f"{r['f1'][m]:.3f}" + (" *" if m == r["own_min_size_px"] else "")) if m in r["f1"] else "—"
+                 for m in sizes]
+        body.append([r["preset"], when, r["runs"], *cells])
+    return Table(["preset", "network", "runs", *[f"objects from {m} px" for m in sizes]],
+                 body or [["not run yet", "", "", *[""] * len(sizes)]], caption=caption)
