@@ -110,3 +110,30 @@ def test_equal_postprocessing_marks_each_protocols_own_size_and_averages_runs():
     assert table.rows[1][1] == "selected network" and table.rows[1][4] == "0.780 *"
     assert training.equal_postprocessing_rows(sweeps, opening_radius_px=4)[0]["f1"] == {200: 0.0, 1000: 0.0, 4000: 0.0}
     assert training.equal_postprocessing_table([]).rows[0][0] == "not run yet"
+
+
+def test_protocol_steps_counts_what_training_iterates_over():
+    import math
+
+    import numpy as np
+
+    from glandseg import augment
+    from glandseg.config import preset_config
+    from glandseg.report import training
+
+    for name in ("smoke", "paper"):
+        config = preset_config(name)
+        if name == "paper":  # the paper's crops on tiny stand-in arrays of the paper's size would be slow: shrink
+            config = config.replace(preprocess=config.preprocess.replace(size=(128, 96)),
+                                    augment=config.augment.replace(crop_size=(64, 64)))
+        n = 12
+        w, h = config.preprocess.size
+        x = np.zeros((n - config.train.val_images, h, w, 1), np.float32)
+        aug = augment.make_augmenter(x, np.zeros(x.shape[:3], np.uint8), config.augment)
+        p = training.protocol_steps(config.to_dict(), 3, n_images=n)
+        assert p["crops_per_epoch"] == len(aug)
+        assert p["steps_per_epoch"] == math.ceil(len(aug) / config.train.batch_size) and p["steps"] == 3 * p["steps_per_epoch"]
+        assert p["megapixels"] == pytest.approx(3 * len(aug) * 64 * 64 / 1e6)
+    # a constant rate stays; a cosine one reaches zero at the last epoch
+    assert training.protocol_steps(preset_config("paper").to_dict(), 50)["learning_rate"] == 1e-3
+    assert training.protocol_steps(preset_config("cpu").to_dict(), 4)["learning_rate"] == pytest.approx(0.0, abs=1e-12)

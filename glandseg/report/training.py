@@ -35,6 +35,7 @@ __all__ = [
     "convergence_figure",
     "equal_postprocessing_rows",
     "equal_postprocessing_table",
+    "protocol_steps",
 ]
 
 #: Where ``glandseg grid ... --precision P --results results/precision`` puts the paired runs.
@@ -361,3 +362,46 @@ def equal_postprocessing_table(rows, caption=None) -> Table:
         body.append([r["preset"], when, r["runs"], *cells])
     return Table(["preset", "network", "runs", *[f"objects from {m} px" for m in sizes]],
                  body or [["not run yet", "", "", *[""] * len(sizes)]], caption=caption)
+
+
+def protocol_steps(config: dict, epoch: int, n_images: int = 85) -> dict:
+    """How much optimisation a protocol has done by the end of ``epoch``, from its configuration.
+
+    Parameters
+    ----------
+    config : dict
+        ``ExperimentConfig.to_dict()`` (or a record's ``config``).
+    epoch : int
+        Epochs finished.
+    n_images : int
+        Training images before the validation images are held out (GlaS: 85).
+
+    Returns
+    -------
+    dict
+        ``crops_per_epoch`` (13 variants x ``crops_per_variant`` per training image, in both
+        augmentation modes), ``steps_per_epoch`` (batches, the last one partial), ``crop_px``
+        (pixels of one crop), ``steps`` and ``megapixels`` seen by the end of ``epoch``, and
+        ``learning_rate`` at that point (constant, or Keras's ``CosineDecay`` over all epochs).
+
+    Examples
+    --------
+    >>> from glandseg.config import preset_config
+    >>> p = protocol_steps(preset_config("cpu").to_dict(), 2)   # cosine over 4 epochs: half-way
+    >>> p["crops_per_epoch"], p["steps_per_epoch"], round(p["learning_rate"], 6)
+    (4160, 520, 0.001)
+    """
+    import math
+
+    from glandseg.augment import PAPER_VARIANTS
+
+    train, aug = config["train"], config["augment"]
+    n_train = n_images - train["val_images"]
+    crops = n_train * len(PAPER_VARIANTS) * aug["crops_per_variant"]
+    steps = -(-crops // train["batch_size"])
+    crop_px = aug["crop_size"][0] * aug["crop_size"][1]
+    lr = train["learning_rate"]
+    if train["lr_schedule"] == "cosine":
+        lr = lr * 0.5 * (1 + math.cos(math.pi * min(epoch / train["epochs"], 1.0)))
+    return {"crops_per_epoch": crops, "steps_per_epoch": steps, "crop_px": crop_px, "steps": steps * epoch,
+            "megapixels": crops * epoch * crop_px / 1e6, "learning_rate": lr}
