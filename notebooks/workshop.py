@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Workshop: segment glands in colon histology with LinkNet
+# # The workshop notebook: segmenting glands with LinkNet
 #
 # In one sitting you will look at the GlaS images, prepare them as the paper does (the
 # hematoxylin channel, optionally sharpened), see how training crops are made, build the

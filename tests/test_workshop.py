@@ -52,6 +52,8 @@ def test_class_table_averages_the_class_and_shows_the_students_run_apart():
     assert rows["H + L1"][2] == "not run yet" and rows["H + L1"][3] == ""
     with pytest.raises(ValueError, match="split"):
         workshop.class_table(recs, split="val")
+    alone = workshop.class_table(recs)  # no run of one's own: no "yours" columns
+    assert "yours" not in alone.columns and _cells(alone)["H + L3"][1:3] == ["0.846", rows["H + L3"][2]]
 
 
 def test_expected_quotes_the_preset_then_falls_back_to_a_labelled_other_preset():

@@ -44,8 +44,8 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
     -------
     Table
         One row per configuration that the paper reports or a record holds (the paper's
-        order), with F1, object Dice and object Hausdorff each as paper | class (mean ± sd,
-        runs) | yours.
+        order), with F1, object Dice and object Hausdorff each as paper | class (mean ± sd over
+        the records) | yours (only with ``own``).
 
     Raises
     ------
@@ -61,10 +61,11 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
     own_label = results.config_label(own["config"]) if own is not None else None
     labels = [c for c in CONFIG_ORDER if c in paper or any(results.config_label(r["config"]) == c for r in mine)
               or c == own_label]
+    per_metric = ["paper", "class", "yours"] if own is not None else ["paper", "class"]
     cols, groups = ["configuration"], [(None, 1)]
     for name in _METRIC_NAMES.values():
-        cols += ["paper", "class", "yours"]
-        groups.append((name, 3))
+        cols += per_metric
+        groups.append((name, len(per_metric)))
     cols.append("class runs (seeds)")
     groups.append((None, 1))
     rows = []
@@ -74,13 +75,14 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
         for k, m in enumerate(results.METRICS):
             line.append(f"{paper[label][k]:g}" if label in paper else "—")
             line.append(_mean_sd([_pooled(r, split, m) for r in recs], m))
-            line.append(f"{_pooled(own, split, m):.{_DIGITS[m]}f}" if label == own_label else "")
+            if own is not None:
+                line.append(f"{_pooled(own, split, m):.{_DIGITS[m]}f}" if label == own_label else "")
         seeds = ", ".join(str(r.get("seed")) for r in sorted(recs, key=lambda r: r.get("seed", 0)))
         line.append(f"{len(recs)} ({seeds})" if recs else "0")
         rows.append(line)
     part = "Test A" if split == "testA" else "Test B"
-    caption = (f"{part}: the paper's figures, the records at the {preset} preset (mean ± sd over seeds) "
-               "and your run" + ("" if own is not None else " (none yet)") + ".")
+    caption = (f"{part}: the paper's figures and the records at the {preset} preset (mean ± sd over seeds)"
+               + (" beside your run." if own is not None else "."))
     return Table(cols, rows, caption=caption, groups=groups)
 
 
