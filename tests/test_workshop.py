@@ -242,3 +242,20 @@ def test_the_books_workshop_notebook_is_a_current_execution_at_the_workshop_pres
     line = workshop.protocol_line(preset_config("workshop").to_dict())
     assert line in text, "the workshop preset changed since the execution: run `make workshop-notebook`"
     assert "GlaS data not found" not in text  # executed on the real data
+    summary = workshop.execution_summary(EXECUTED)
+    assert not summary["failed"] and summary["minutes"] <= 20  # the bound for 2 cores
+
+
+def test_execution_summary_reads_papermills_own_clock(tmp_path):
+    nb = {"cells": [], "metadata": {"papermill": {"duration": 754.2, "start_time": "2026-12-05T08:01:02.5+00:00",
+                                                  "parameters": {"verbose": 2}, "exception": None}},
+          "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "run.ipynb"
+    path.write_text(json.dumps(nb))
+    summary = workshop.execution_summary(path)
+    assert summary == {"minutes": pytest.approx(12.57), "start": "2026-12-05 08:01:02", "parameters": {"verbose": 2},
+                       "failed": False}
+    nb["metadata"] = {}
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ValueError, match="no papermill execution"):
+        workshop.execution_summary(path)

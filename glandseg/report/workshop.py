@@ -14,7 +14,7 @@ from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
 __all__ = ["class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "protocol_line",
-           "provenance_table"]
+           "provenance_table", "execution_summary"]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
 
@@ -275,3 +275,32 @@ def provenance_table(record) -> Table:
     if training.get("model_file"):
         rows.insert(3, ["network", f"{training['model_file']} (trained as run {training.get('source_run')})"])
     return Table(["", ""], rows, caption="Where these figures come from")
+
+
+def execution_summary(path) -> dict:
+    """When and how long a papermill execution of a notebook ran, from its own metadata.
+
+    Parameters
+    ----------
+    path : path
+        An ``.ipynb`` written by papermill (e.g. the book's ``workshop-notebook.ipynb``).
+
+    Returns
+    -------
+    dict
+        ``minutes`` (wall-clock, the whole notebook), ``start`` (ISO date and time, UTC),
+        ``parameters`` (those papermill injected) and ``failed`` (papermill saw an exception).
+
+    Raises
+    ------
+    ValueError
+        If the notebook was not executed by papermill.
+    """
+    import json
+    from pathlib import Path
+
+    meta = json.loads(Path(path).read_text()).get("metadata", {}).get("papermill")
+    if not meta or meta.get("duration") is None:
+        raise ValueError(f"{path} holds no papermill execution (run it with papermill or `make workshop-notebook`)")
+    return {"minutes": float(meta["duration"]) / 60, "start": str(meta.get("start_time", ""))[:19].replace("T", " "),
+            "parameters": dict(meta.get("parameters") or {}), "failed": bool(meta.get("exception"))}
