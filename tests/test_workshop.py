@@ -19,13 +19,15 @@ NOTEBOOK = REPO / "notebooks" / "workshop.py"
 
 def _record(preset, seed, f1, dice=0.8, haus=90.0, *, input="hematoxylin", loss="L3", seconds=600.0, cpu=None,
             precision=None, load=None):
+    from glandseg.config import PRESETS, preset_config
+
     prov = {"device": "AMD EPYC, 2 logical CPUs", "load_avg": load}
     if cpu is not None:
         prov["cpu"] = cpu
     return {
         "preset": preset, "seed": seed,
-        "config": {"input": input, "unsharp": False, "loss": loss, "deep_supervision": True,
-                   "train": {"precision": "auto"}},
+        "config": {**preset_config(preset if preset in PRESETS else "workshop").to_dict(),
+                   "input": input, "unsharp": False, "loss": loss, "deep_supervision": True},
         "metrics": {"testA": {"pooled": {"f1": f1, "object_dice": dice, "object_hausdorff": haus}},
                     "testB": {"pooled": {"f1": f1 - 0.1, "object_dice": dice, "object_hausdorff": haus}}},
         "training": {"seconds": seconds, "precision": precision},
@@ -92,10 +94,20 @@ def test_timings_group_by_cpu_kind_with_median_and_range():
     old = next(r for r in rows if r["bfloat16"] == "not recorded")
     assert (old["runs"], old["median_min"], old["min_min"], old["max_min"], old["load"]) == (3, 12.0, 10.0, 15.0, 2.5)
     assert old["precision"] == "auto" and old["cpu"] == "AMD EPYC"
+    from glandseg.config import preset_config
+
+    cfg = preset_config("workshop").to_dict()
+    (cw, ch), train = cfg["augment"]["crop_size"], cfg["train"]
+    pixels = train["epochs"] * (85 - train["val_images"]) * 13 * cfg["augment"]["crops_per_variant"] * cw * ch
+    assert old["us_per_px"] == pytest.approx(720 * 1e6 / pixels)
+    assert workshop.estimate_minutes(cfg, old["us_per_px"]) == pytest.approx(12.0)  # the median run, back again
     new = next(r for r in rows if r["bfloat16"] == "native")
     assert new["cpu"] == "Xeon (family 6, model 207)" and new["precision"] == "mixed_bfloat16" and new["median_min"] == 5.0
     table = workshop.timings_table(recs)
     assert any("12.0 (10.0–15.0)" in str(cell) for row in table.rows for cell in row)
+    with_estimate = workshop.timings_table(recs, estimate_for=cfg)
+    assert with_estimate.columns[-1] == "workshop preset today: minutes at that rate"
+    assert [r[-1] for r in with_estimate.rows] == ["12.0", "5.0"]
     assert workshop.timings_table([], presets=("nothing",)).rows[0][0] == "not run yet"
 
 

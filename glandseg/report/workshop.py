@@ -13,8 +13,8 @@ from glandseg import results
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
-__all__ = ["class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "protocol_line",
-           "provenance_table", "execution_summary"]
+__all__ = ["class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
+           "protocol_line", "provenance_table", "execution_summary"]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
 
@@ -204,8 +204,12 @@ def timings(records, preset=None) -> list[dict]:
         One per (preset, CPU, precision): ``preset``, ``cpu``, ``bfloat16``, ``precision``,
         ``runs``, ``median_min``, ``min_min``, ``max_min`` (training minutes) and ``load``
         (the highest 1-minute load average a run recorded at its end: above the core count,
-        something else shared the CPU and the times are upper bounds).
+        something else shared the CPU and the times are upper bounds), and ``us_per_px``: the
+        median training time per pixel of the training crops (microseconds; all epochs' crops,
+        validation included in the time), to size another protocol (:func:`estimate_minutes`).
     """
+    from glandseg.report.training import protocol_steps
+
     groups: dict[tuple, list] = {}
     for rec in records:
         if preset is not None and rec.get("preset") != preset:
@@ -220,21 +224,52 @@ def timings(records, preset=None) -> list[dict]:
         minutes = sorted(r["training"]["seconds"] / 60 for r in recs)
         loads = [r.get("provenance", {}).get("load_avg") for r in recs]
         loads = [l[0] for l in loads if l]
-        mid = len(minutes) // 2
-        median = minutes[mid] if len(minutes) % 2 else (minutes[mid - 1] + minutes[mid]) / 2
+        per_px = [r["training"]["seconds"] * 1e6 / (protocol_steps(r["config"], r["config"]["train"]["epochs"])["megapixels"] * 1e6)
+                  for r in recs]
         rows.append({"preset": name, "cpu": cpu, "bfloat16": native, "precision": precision, "runs": len(recs),
-                     "median_min": median, "min_min": minutes[0], "max_min": minutes[-1],
-                     "load": max(loads) if loads else None})
+                     "median_min": _median(minutes), "min_min": minutes[0], "max_min": minutes[-1],
+                     "load": max(loads) if loads else None, "us_per_px": _median(per_px)})
     return rows
 
 
-def timings_table(records, presets=("workshop",), caption=None) -> Table:
-    """:func:`timings` of ``presets`` as a table for the teacher's guide."""
+def _median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def estimate_minutes(config: dict, us_per_px: float) -> float:
+    """Training minutes of a protocol at a measured rate (:func:`timings`' ``us_per_px``).
+
+    Examples
+    --------
+    >>> from glandseg.config import preset_config
+    >>> cfg = preset_config("cpu").to_dict()   # 4 epochs x 4160 crops of 256x192: 818 megapixels
+    >>> round(estimate_minutes(cfg, 4.0), 1)
+    54.5
+    """
+    from glandseg.report.training import protocol_steps
+
+    return protocol_steps(config, config["train"]["epochs"])["megapixels"] * us_per_px / 60
+
+
+def timings_table(records, presets=("workshop",), caption=None, estimate_for=None) -> Table:
+    """:func:`timings` of ``presets`` as a table for the teacher's guide.
+
+    ``estimate_for`` (a configuration dict, e.g. of today's workshop preset) adds a column: its
+    training minutes at each row's rate (:func:`estimate_minutes`), a rough guide where the
+    crops differ in size (small crops use a CPU less well).
+    """
     rows = [r for p in presets for r in timings(records, p)]
     body = [[r["preset"], r["cpu"], r["bfloat16"], r["precision"], r["runs"],
              f"{r['median_min']:.1f}" + (f" ({r['min_min']:.1f}–{r['max_min']:.1f})" if r["runs"] > 1 else ""),
-             "not recorded" if r["load"] is None else f"{r['load']:.1f}"] for r in rows]
-    cols = ["preset", "CPU", "bfloat16", "precision", "runs", "training minutes: median (range)", "highest load"]
+             "not recorded" if r["load"] is None else f"{r['load']:.1f}", f"{r['us_per_px']:.2f}"]
+            + ([f"{estimate_minutes(estimate_for, r['us_per_px']):.1f}"] if estimate_for is not None else [])
+            for r in rows]
+    cols = ["preset", "CPU", "bfloat16", "precision", "runs", "training minutes: median (range)", "highest load",
+            "µs per crop pixel"]
+    if estimate_for is not None:
+        cols.append(f"{estimate_for.get('preset', 'this')} preset today: minutes at that rate")
     return Table(cols, body or [["not run yet"] + [""] * (len(cols) - 1)], caption=caption)
 
 
