@@ -186,6 +186,11 @@ def _grid_axes_args(p):
     )
     p.add_argument("--curve", action="store_true",
                    help="also test the network at log-spaced epochs on Test A and B (RUN/curve.json)")
+    p.add_argument("--set", action="append", default=None, metavar="SECTION.FIELD=VALUE",
+                   help="change a setting of the preset, e.g. --set train.batch_size=4 --set preprocess.size=352x240 "
+                   "(repeatable; needs --tag)")
+    p.add_argument("--tag", default=None, metavar="NAME",
+                   help="ends the run folders' names when --set changes the protocol (RUN = h-L3-s0-NAME)")
 
 
 def _backend_arg(p):
@@ -221,8 +226,10 @@ def _cmd_run(args) -> int:
     from glandseg.config import preset_config
 
     axes = runner.parse_config_name(args.config)
+    overrides = _overrides(args)
     config = preset_config(args.preset, seed=args.seed, epochs=args.epochs, precision=args.precision, **axes)
-    out = args.out or Path(args.results) / args.preset / runner.run_id(config)
+    config = config.with_overrides(overrides)
+    out = args.out or Path(args.results) / args.preset / runner.run_id(config, args.tag)
     record = runner.run_experiment(config, out, root=args.data, devices=args.devices, loader_threads=args.loader_threads,
                                    jit_compile=_jit(args.jit_compile), curve=args.curve)
     for split in runner.TEST_SPLITS:
@@ -243,9 +250,18 @@ def _cmd_grid(args) -> int:
     summary = runner.run_grid(
         args.preset, configs, args.seeds, results_dir=args.results, root=args.data, backend=args.backend, epochs=args.epochs,
         devices=args.devices, loader_threads=args.loader_threads, jit_compile=_jit(args.jit_compile),
-        precision=args.precision, curve=args.curve,
+        precision=args.precision, curve=args.curve, overrides=_overrides(args), tag=args.tag,
     )
     return 1 if any(e["status"] == "failed" for e in summary) else 0
+
+
+def _overrides(args) -> dict:
+    from glandseg.config import parse_override
+
+    overrides = dict(parse_override(text) for text in args.set or ())
+    if overrides and not args.tag:
+        raise ValueError("--set changes the preset's protocol: name its runs with --tag NAME")
+    return overrides
 
 
 def _cmd_export(args) -> int:

@@ -24,6 +24,7 @@ __all__ = [
     "TrainConfig",
     "PostprocessConfig",
     "ExperimentConfig",
+    "parse_override",
 ]
 
 INPUTS = ("hematoxylin", "rgb")
@@ -67,6 +68,43 @@ def _check_size(obj, name, multiple=1):
     if any(v % multiple for v in value):
         padded = tuple(-(-v // multiple) * multiple for v in value)
         _fail(type(obj), name, f"divisible by {multiple} on both sides (e.g. {padded})", value)
+
+
+_SECTIONS = ("preprocess", "augment", "model", "train", "postprocess")
+
+
+def _coerce(value, current, key):
+    """``value`` (maybe a command-line string) as the type of the field's ``current`` value."""
+    if not isinstance(value, str) or isinstance(current, str):
+        return tuple(value) if isinstance(value, list) else value
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in ("true", "false"):
+                raise ValueError
+            return value.lower() == "true"
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, tuple):
+            return tuple(int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"override {key}={value!r}: expected a value like {current!r}") from None
+    return value
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """``"train.batch_size=4"`` -> ``("train.batch_size", "4")`` (for :meth:`ExperimentConfig.with_overrides`).
+
+    Raises
+    ------
+    ValueError
+        Without ``=`` or a ``SECTION.FIELD`` key.
+    """
+    key, sep, value = str(text).partition("=")
+    if not sep or "." not in key or not value:
+        raise ValueError(f"expected SECTION.FIELD=VALUE (e.g. train.batch_size=4). Received: {text!r}")
+    return key.strip(), value.strip()
 
 
 class _ConfigMixin:
@@ -342,6 +380,38 @@ class ExperimentConfig(_ConfigMixin):
                 f"ExperimentConfig.augment.crop_size {self.augment.crop_size} is larger than "
                 f"preprocess.size {self.preprocess.size}; crops must fit inside the resized image."
             )
+
+    def with_overrides(self, overrides) -> "ExperimentConfig":
+        """A copy with fields of its sections changed: ``{"section.field": value}``.
+
+        For protocols that differ from a preset in a few settings (candidate protocols, a
+        reader's experiment), e.g. ``{"preprocess.size": (352, 240), "train.batch_size": 4}``.
+        Values may be strings as a command line gives them (:func:`parse_override`). The result
+        is validated like any configuration.
+
+        Raises
+        ------
+        ValueError
+            For an unknown section or field (naming it) or an invalid value.
+
+        Examples
+        --------
+        >>> c = ExperimentConfig().with_overrides({"train.epochs": "3", "preprocess.size": "416x288"})
+        >>> c.train.epochs, c.preprocess.size
+        (3, (416, 288))
+        """
+        changes: dict[str, dict] = {}
+        for key, value in dict(overrides or {}).items():
+            section, _, name = str(key).partition(".")
+            sub = getattr(self, section, None) if section in _SECTIONS else None
+            if sub is None or not name:
+                raise ValueError(f"override {key!r}: expected SECTION.FIELD with SECTION one of {', '.join(_SECTIONS)}")
+            fields = {f.name for f in dataclasses.fields(sub)}
+            if name not in fields:
+                raise ValueError(f"override {key!r}: {type(sub).__name__} has no field {name!r}. "
+                                 f"Known fields: {', '.join(sorted(fields))}")
+            changes.setdefault(section, {})[name] = _coerce(value, getattr(sub, name), key)
+        return self.replace(**{section: getattr(self, section).replace(**c) for section, c in changes.items()})
 
     # -- presets: named constructors ---------------------------------------------------------
 

@@ -37,13 +37,16 @@ SYNTHETIC_SIZES = {"train": 12, "testA": 4, "testB": 3}
 PRECISION_TAGS = {"float32": "f32", "mixed_bfloat16": "bf16", "mixed_float16": "f16"}
 
 
-def run_id(config: ExperimentConfig) -> str:
+def run_id(config: ExperimentConfig, tag: str | None = None) -> str:
     """A short, stable folder name for a configuration and seed, e.g. ``"h-usm-L3-s0"``.
 
     An explicit precision (not the presets' ``"auto"``) is part of the name, so runs that
     differ only in it (a float32 / bfloat16 comparison) get folders of their own:
-    ``"h-L3-bf16-s0"``.
+    ``"h-L3-bf16-s0"``. ``tag`` names a protocol changed from its preset
+    (:meth:`ExperimentConfig.with_overrides`): ``"h-L3-s0-batch4"``.
     """
+    if tag is not None and (not tag or not all(c.isalnum() or c in "-_." for c in tag)):
+        raise ValueError(f"tag must be a non-empty name of letters, digits, '-', '_' or '.'. Received: tag={tag!r}")
     p, m, t = config.preprocess, config.model, config.train
     parts = ["h" if p.input == "hematoxylin" else "rgb"]
     if p.unsharp:
@@ -54,6 +57,8 @@ def run_id(config: ExperimentConfig) -> str:
     if t.precision != "auto":
         parts.append(PRECISION_TAGS[t.precision])
     parts.append(f"s{config.seed}")
+    if tag:
+        parts.append(tag)
     return "-".join(parts)
 
 
@@ -571,7 +576,7 @@ def notebook_path() -> Path:
 
 def run_grid(
     preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None,
-    devices=None, loader_threads=1, jit_compile="auto", precision=None, curve=False, log=print,
+    devices=None, loader_threads=1, jit_compile="auto", precision=None, curve=False, overrides=None, tag=None, log=print,
 ):
     """Run each configuration x seed through papermill, skipping finished runs.
 
@@ -581,7 +586,10 @@ def run_grid(
     ``loader_threads``, ``jit_compile`` and ``curve`` are passed to :func:`run_experiment`
     (data-parallel training, JAX only; threads making the training batches; XLA for the
     training steps; a learning curve). ``precision`` overrides the preset's
-    ``train.precision`` (default ``"auto"``).
+    ``train.precision`` (default ``"auto"``). ``overrides`` (``{"section.field": value}``,
+    :meth:`ExperimentConfig.with_overrides`) change the preset's protocol; they need a ``tag``,
+    which ends each run's folder name (:func:`run_id`) so that they never mix with the preset's
+    own runs.
 
     A finished run (one with ``record.json``) is skipped as it is, even where the preset has
     changed since it was made (e.g. its precision was explicit then): its record states its
@@ -602,12 +610,16 @@ def run_grid(
     from glandseg.config import preset_config
 
     # Everything that can be wrong is checked before the first run starts.
+    overrides = dict(overrides or {})
+    if overrides and not tag:
+        raise ValueError("overrides change the preset's protocol: give them a tag (--tag NAME) to name their runs")
     grid = [(name, parse_config_name(name)) for name in configs]
     runs = []
     for name, axes in grid:
         for seed in seeds:
             config = preset_config(preset, seed=int(seed), epochs=epochs, precision=precision, **axes)
-            runs.append((config, Path(results_dir) / preset / run_id(config)))
+            config = config.with_overrides(overrides)
+            runs.append((config, Path(results_dir) / preset / run_id(config, tag)))
     if any(c.data == "glas" for c, _ in runs):
         data.validate(root, checksums=False)
     if backend is not None:
@@ -655,6 +667,9 @@ def run_grid(
                 params["precision"] = precision
             if curve:
                 params["curve"] = True
+            if overrides:  # as the config holds them (typed), JSON-friendly for papermill
+                values = {k: getattr(getattr(config, k.split(".")[0]), k.split(".")[1]) for k in overrides}
+                params["overrides"] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
             t0 = time.perf_counter()
             try:
                 papermill.execute_notebook(

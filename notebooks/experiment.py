@@ -41,6 +41,8 @@ loader_threads = 1  # threads making the training crops: raise on a GPU (the res
 jit_compile = "auto"  # XLA for the training steps (faster or slower depending on the CPU: see `make bench`)
 precision = None  # None: the preset's ("auto": bfloat16 where the hardware computes it natively); or "float32", "mixed_bfloat16"
 curve = False  # True: test the network at log-spaced epochs on Test A and B (curve.json, a learning curve)
+overrides = None  # {"section.field": value}: change the preset's protocol, e.g. {"train.batch_size": 4}
+tag = None  # names a changed protocol's run folder (default out_dir results/<preset>/h-L3-s0-<tag>)
 
 # %%
 import json
@@ -51,9 +53,9 @@ from glandseg.config import preset_config
 config = preset_config(
     preset, input=input, unsharp=unsharp, loss=loss, deep_supervision=deep_supervision, seed=seed, epochs=epochs,
     precision=precision,
-)
+).with_overrides(overrides)
 if out_dir is None:
-    out_dir = f"results/{preset}/{runner.run_id(config)}"
+    out_dir = f"results/{preset}/{runner.run_id(config, tag)}"
 print(config.to_json(indent=1))
 
 # %%

@@ -93,3 +93,14 @@ def test_run_resumes_after_a_kill(tmp_path):
     record = json.loads((out / "record.json").read_text())
     assert record["training"]["epochs"] == 3
     assert "testA: F1" in done.stdout
+
+
+def test_set_without_a_tag_is_refused_before_any_work(tmp_path, capsys):
+    from glandseg import cli
+
+    args = ["--preset", "smoke", "--results", str(tmp_path), "--set", "train.batch_size=4"]
+    assert cli.main(["run", "--config", "h-L3", *args]) == 2
+    assert "--tag NAME" in capsys.readouterr().err
+    assert cli.main(["grid", "--configs", "h-L3", *args[:-2], "--set", "train.batchsize=4", "--tag", "b4"]) == 2
+    assert "TrainConfig has no field 'batchsize'" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing was started

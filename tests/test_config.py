@@ -108,3 +108,28 @@ def test_configs_are_frozen():
     with pytest.raises(Exception):
         c.loss = "L1"
     assert c.replace(loss="L1").loss == "L1"
+
+
+def test_overrides_change_fields_by_their_types_and_name_what_is_wrong():
+    from glandseg.config import ExperimentConfig, parse_override
+
+    base = ExperimentConfig()
+    c = base.with_overrides(dict(map(parse_override, ["train.learning_rate=0.003", "preprocess.unsharp=true",
+                                                       "augment.crop_size=160x128", "train.lr_schedule=cosine",
+                                                       "postprocess.min_size_px=1500"])))
+    assert c.train.learning_rate == 0.003 and c.preprocess.unsharp is True and c.augment.crop_size == (160, 128)
+    assert c.train.lr_schedule == "cosine" and c.postprocess.min_size_px == 1500
+    assert c.model == base.model and c.seed == base.seed  # nothing else changed
+    assert base.with_overrides(None) == base and base.with_overrides({"train.epochs": 7}).train.epochs == 7
+    with pytest.raises(ValueError, match="SECTION one of"):
+        base.with_overrides({"training.epochs": 3})
+    with pytest.raises(ValueError, match="TrainConfig has no field 'epoch'"):
+        base.with_overrides({"train.epoch": 3})
+    with pytest.raises(ValueError, match="expected a value like 8"):
+        base.with_overrides({"train.batch_size": "eight"})
+    with pytest.raises(ValueError, match="expected a value like False"):
+        base.with_overrides({"preprocess.unsharp": "yes"})
+    with pytest.raises(ValueError, match="lr_schedule"):  # validated like any configuration
+        base.with_overrides({"train.lr_schedule": "step"})
+    with pytest.raises(ValueError, match="SECTION.FIELD=VALUE"):
+        parse_override("batch_size=4")

@@ -175,3 +175,26 @@ def test_a_grid_skips_finished_runs_of_an_older_preset_but_checks_unfinished_one
     (finished / "record.json").unlink()  # unfinished: resuming it as "auto" would mix precisions
     with pytest.raises(ValueError, match="train.precision"):
         runner.run_grid("smoke", ["h-L3"], [0], results_dir=tmp_path, log=lambda *a: None)
+
+
+def test_a_grid_with_overrides_runs_the_changed_protocol_in_tagged_folders(tmp_path, monkeypatch):
+    import papermill
+
+    ran = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: ran.append(k["parameters"]))
+    with pytest.raises(ValueError, match="give them a tag"):
+        runner.run_grid("smoke", ["h-L3"], [0], results_dir=tmp_path, overrides={"train.batch_size": 4}, log=lambda *a: None)
+    with pytest.raises(ValueError, match="TrainConfig has no field 'batch'"):
+        runner.run_grid("smoke", ["h-L3"], [0], results_dir=tmp_path, overrides={"train.batch": 4}, tag="b4",
+                        log=lambda *a: None)
+    summary = runner.run_grid("smoke", ["h-L3", "h-L1"], [1], results_dir=tmp_path, tag="b4-352",
+                              overrides={"train.batch_size": "4", "preprocess.size": "160x96"}, log=lambda *a: None)
+    assert [e["run_id"] for e in summary] == ["h-L3-s1-b4-352", "h-L1-s1-b4-352"]
+    assert ran[0]["out_dir"] == str(tmp_path / "smoke" / "h-L3-s1-b4-352")
+    assert ran[0]["overrides"] == {"train.batch_size": 4, "preprocess.size": [160, 96]}
+    # The notebook applies them the same way: the run's config is the preset's with these changes.
+    config = preset_config("smoke", seed=1).with_overrides(ran[0]["overrides"])
+    assert (config.train.batch_size, config.preprocess.size) == (4, (160, 96))
+    assert runner.run_id(config, "b4-352") == "h-L3-s1-b4-352"
+    with pytest.raises(ValueError, match="tag must be"):
+        runner.run_id(config, "a/b")
