@@ -21,7 +21,7 @@
 # the class trained.
 #
 # Run the cells from top to bottom (Shift+Enter). Training is the one long step: the `workshop`
-# preset is made to train in about a quarter of an hour on a 2-core laptop (the table below
+# preset aims at 15 minutes of training at most on a 2-core laptop (the table below
 # says what the records measured on each kind of CPU). No time? Set `train_network = False`
 # in the next cell: the notebook then loads a network that has already been trained.
 #
@@ -103,7 +103,9 @@ method_figures.preprocessing_figure(train_samples[0].image, config.preprocess);
 cache_dir = Path(out_dir).parent.parent / ".cache" if out_dir else Path("my-runs") / ".cache"
 prepared = preprocessing.prepare("train", config.preprocess, cache_dir, root=data_root,
                                  samples=train_samples if config.data == "synthetic" else None)
-augmenter = augment.make_augmenter(prepared["x"], prepared["mask"], config.augment, seed=seed)
+# As training does: a few images are held out for validation, the crops come from the rest.
+kept, _ = train.split_train_val(len(prepared["x"]), config.train.val_images, seed)
+augmenter = augment.make_augmenter(prepared["x"][kept], prepared["mask"][kept], config.augment, seed=seed)
 print(f"{len(augmenter)} crops of {config.augment.crop_size[0]}x{config.augment.crop_size[1]} px per epoch, "
       f"from {len(prepared['x'])} images at {config.preprocess.size[0]}x{config.preprocess.size[1]} px")
 method_figures.augmenter_figure(augmenter, 8);
@@ -124,7 +126,8 @@ method_figures.model_table(model.model_summary_table(network))
 # %% [markdown]
 # ## 5. Train (or load a trained network)
 #
-# The composite loss L3 adds binary cross-entropy, a Dice term and pixel accuracy, each for the
+# The paper's losses combine binary cross-entropy (BCE), a Dice term and pixel accuracy:
+# L1 = BCE - exp(1 + Dice), L2 = L1 - accuracy, L3 = 2 BCE - exp(1 + Dice) - accuracy, each for the
 # final and the coarse output. A few training images are held out to choose the epoch whose
 # network is kept. The progress bar shows the loss falling (it is negative because the Dice and
 # accuracy terms are rewards).
@@ -135,13 +138,18 @@ if train_network:
     record = runner.run_experiment(config, out_dir, root=data_root, cache_dir=cache_dir, verbose=verbose)
     trained = train.load_trained(config, out_dir)
     minutes = record["training"]["seconds"] / 60
-    print(f"trained {record['training']['epochs']} epochs in {minutes:.1f} minutes "
+    print(f"trained {record['training']['epochs']} epoch(s) in {minutes:.1f} minutes "
           f"({record['training'].get('precision')}: {record['training'].get('precision_reason')})")
 else:
     path = Path(model_file) if model_file else inference.shipped_model()
     trained, file_config, meta = inference.load_model_file(path)
     print(f"loaded {path.name}: run {meta['run_id']} at the {file_config.preset} preset, "
           f"trained in {meta['trained_precision']}")
+    shipped = results.config_label(file_config.to_dict()["preprocess"] | {"loss": file_config.train.loss,
+                                                                         "deep_supervision": file_config.model.deep_supervision})
+    if shipped != label:
+        print(f"Note: this network is {shipped}, not the {label} of the parameter cell: "
+              "to score another configuration, train it (train_network = True).")
     config = file_config.replace(data=config.data)
     out_dir = Path(out_dir or Path("my-runs") / "model-files" / path.stem)
     record = runner.score_network(trained, config, out_dir, root=data_root, cache_dir=cache_dir,
@@ -175,13 +183,13 @@ results_figures.prediction_overlays(record, out_dir, root=data_root if config.da
 # of a few hundredths are within the spread between seeds: compare with your neighbours'.
 
 # %%
-workshop.class_table(records, record, split="testA", preset=record["preset"])
+workshop.class_table(records, record, split="testA", preset=preset)
 
 # %% [markdown]
 # ## Exercises
 #
-# **1. Change the loss.** Set `loss = "L1"` (BCE + Dice) or `"L2"` (BCE + Dice with a log) in the
-# parameter cell and run the notebook again. Does the composite loss with accuracy (L3) help?
+# **1. Change the loss.** Set `loss = "L1"` (BCE and Dice) or `"L2"` (L1 minus accuracy) in the
+# parameter cell and run the notebook again. Does L3, with its doubled BCE, help?
 
 # %%
 print(workshop.expected(records, "H + L1", preset=preset))
@@ -217,7 +225,9 @@ print(workshop.expected(records, "RGB + L3", preset=preset))
 # %%
 print(f"your run keeps objects of at least {config.postprocess.min_size_px} px; "
       f"the paper's protocol keeps {preset_config('paper').postprocess.min_size_px} px")
-print(workshop.min_size_effect(sensitivity.load_sweeps(results_dir), "H + L3"))
+# The sweeps of the paired-precision runs (results/precision) are at the workshop preset too.
+sweeps = sensitivity.load_sweeps(results_dir) + sensitivity.load_sweeps(results_dir / "precision")
+print(workshop.min_size_effect(sweeps, label, preset=preset))
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -237,8 +247,8 @@ probs = runner.probabilities(trained, config, "testA", test_samples, cache_dir, 
 settings = [config.postprocess.replace(min_size_px=m) for m in (200, 1000, 4000)]
 rows = sensitivity.score_settings(probs, [s.labels for s in test_samples], settings)
 Table(["smallest object (px)", "F1", "TP", "FP", "FN"],
-                      [[r["min_size_px"], f"{r['f1']:.3f}", r["tp"], r["fp"], r["fn"]] for r in rows],
-                      caption="Your network on Test A with three smallest-object sizes")
+      [[r["min_size_px"], f"{r['f1']:.3f}", r["tp"], r["fp"], r["fn"]] for r in rows],
+      caption="Your network on Test A with three smallest-object sizes")
 
 # %% [markdown]
 # ## Where these figures come from

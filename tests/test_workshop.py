@@ -42,6 +42,9 @@ def _cells(table):
 def test_class_table_averages_the_class_and_shows_the_students_run_apart():
     recs = [_record("workshop", s, f) for s, f in ((0, 0.70), (1, 0.74), (2, 0.72))]
     recs.append(_record("cpu", 0, 0.9))  # another preset: not part of the class
+    synthetic = _record("workshop", 5, 0.1)
+    synthetic["config"]["data"] = "synthetic"  # a student's run without GlaS: not comparable
+    recs.append(synthetic)
     own = _record("workshop", 7, 0.6512, input="rgb")
     table = workshop.class_table(recs, own)
     rows = _cells(table)
@@ -194,7 +197,7 @@ def test_student_notebook_trains_and_scores_at_the_smoke_preset(tmp_path):
     text = _text(nb)
     record = json.loads((tmp_path / "my-runs" / "smoke" / "h-L3-s3" / "record.json").read_text())
     assert f"| H + L3 | 0.846 | not run yet | {record['metrics']['testA']['pooled']['f1']:.3f} |" in text
-    assert "trained 1 epochs" in text
+    assert "trained 1 epoch(s)" in text
     # The three exercises each print what the records say (or that nothing was run).
     assert text.count("H + L1 at the") + text.count("H + L1 has not been run") == 1
     assert "smallest object (px)" in text

@@ -19,6 +19,11 @@ __all__ = ["class_table", "expected", "min_size_effect", "cpu_kind", "timings", 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
 
 
+def _on_glas(record) -> bool:
+    """Scored on GlaS (a student's run without the data trains on synthetic images: not comparable)."""
+    return record.get("config", {}).get("data", "glas") == "glas"
+
+
 def _mean_sd(values, metric):
     return results.format_mean_sd(values, _DIGITS[metric])
 
@@ -33,7 +38,8 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
     Parameters
     ----------
     records : list of dict
-        Run records (:func:`glandseg.results.load_records`); only those of ``preset`` count.
+        Run records (:func:`glandseg.results.load_records`); only those of ``preset`` scored on
+        GlaS count (a run on synthetic stand-in images is not comparable).
     own : dict, optional
         The student's record (:func:`glandseg.runner.run_experiment`), shown in a column of its
         own on the row of its configuration. It is not averaged with the class's records.
@@ -57,7 +63,7 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
     from glandseg.report.analysis import CONFIG_ORDER
 
     paper = results.PAPER_TABLES[split]
-    mine = [r for r in records if r.get("preset") == preset and split in r.get("metrics", {})]
+    mine = [r for r in records if r.get("preset") == preset and split in r.get("metrics", {}) and _on_glas(r)]
     own_label = results.config_label(own["config"]) if own is not None else None
     labels = [c for c in CONFIG_ORDER if c in paper or any(results.config_label(r["config"]) == c for r in mine)
               or c == own_label]
@@ -118,7 +124,7 @@ def expected(records, label, *, preset="workshop", split="testA", fallback=("cpu
     part = "Test A" if split == "testA" else "Test B"
     for which in (preset, *fallback):
         recs = sorted((r for r in records if r.get("preset") == which and split in r.get("metrics", {})
-                       and results.config_label(r["config"]) == label), key=lambda r: r.get("seed", 0))
+                       and results.config_label(r["config"]) == label and _on_glas(r)), key=lambda r: r.get("seed", 0))
         if not recs:
             continue
         figures = ", ".join(f"{name} {_mean_sd([_pooled(r, split, m) for r in recs], m)}" + (" px" if m == "object_hausdorff" else "")
