@@ -27,8 +27,10 @@ TOOLS := .venv-tools
 LOCK_PYTHON := 3.11.5
 LOCK_ARGS ?=
 # Offline classroom: `make wheelhouse` beforehand puts every locked file (wheels for CPython 3.11
-# on manylinux x86_64) and a wheel of glandseg in wheelhouse/; `make venv OFFLINE=1` installs
-# from there without a network.
+# on manylinux x86_64), glandseg's build requirements and a wheel of glandseg in wheelhouse/;
+# `make venv OFFLINE=1` installs from there without a network, glandseg itself editable from the
+# checkout (so the notebooks find the checkout's results/ and models/).
+BUILD_REQUIRES := "setuptools>=77" wheel
 WHEELHOUSE ?= wheelhouse
 OFFLINE ?=
 WHEEL_PLATFORMS := $(foreach v,28 27 26 25 24 23 22 21 20 19 18 17 12 5,--platform manylinux_2_$(v)_x86_64) \
@@ -71,6 +73,10 @@ help:
 	@echo "make clean      remove demo output, the built book and caches"
 
 $(STAMP): $(STAMP_DEPS)
+ifneq ($(LOCK),none)
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:3] < (3, 11, 5) or sys.version_info[:2] != (3, 11))' || \
+	  { echo "$(LOCK) is for Python 3.11.5+ ($(PYTHON) is $$($(PYTHON) -V 2>&1)): make venv PYTHON=python3.11, or LOCK=none for pyproject.toml's ranges"; exit 1; }
+endif
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 ifeq ($(LOCK),none)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -83,7 +89,7 @@ ifeq ($(OFFLINE),)
 	$(PY) -m pip install --quiet --no-deps -e .
 else
 	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) --require-hashes -r $(LOCK)
-	$(PY) -m pip install --quiet --no-index --no-deps $(WHEELHOUSE)/glandseg-*.whl
+	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) --no-deps -e .
 endif
 endif
 	rm -f $(VENV)/.glandseg-installed $(VENV)/.glandseg-installed-loose
@@ -105,6 +111,7 @@ wheelhouse: $(LOCK_FILE) $(TOOLS)/bin/uv
 	$(TOOLS)/bin/python -m pip download --quiet --require-hashes --no-deps --only-binary=:all: \
 	  $(WHEEL_PLATFORMS) --python-version $(LOCK_PYTHON) --implementation cp --abi cp311 \
 	  -r $(LOCK_FILE) -d $(WHEELHOUSE)
+	$(TOOLS)/bin/python -m pip download --quiet --only-binary=:all: -d $(WHEELHOUSE) $(BUILD_REQUIRES)
 	rm -f $(WHEELHOUSE)/glandseg-*.whl
 	$(TOOLS)/bin/python -m pip wheel --quiet --no-deps -w $(WHEELHOUSE) .
 
