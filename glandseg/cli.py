@@ -231,7 +231,7 @@ def _cmd_run(args) -> int:
     config = config.with_overrides(overrides)
     out = args.out or Path(args.results) / args.preset / runner.run_id(config, args.tag)
     record = runner.run_experiment(config, out, root=args.data, devices=args.devices, loader_threads=args.loader_threads,
-                                   jit_compile=_jit(args.jit_compile), curve=args.curve)
+                                   jit_compile=_jit(args.jit_compile), curve=args.curve, tag=args.tag)
     for split in runner.TEST_SPLITS:
         p = record["metrics"][split]["pooled"]
         print(

@@ -48,6 +48,7 @@ __all__ = [
     "overlay",
     "SHIPPED_MODELS",
     "shipped_model",
+    "read_model_meta",
 ]
 
 #: (width, height) of a standard GlaS field in pixels: the scale a network's input size refers to.
@@ -212,6 +213,26 @@ def shipped_model(models_dir=None) -> Path:
     )
 
 
+def read_model_meta(path) -> dict:
+    """The ``glandseg.json`` of a model file (configuration, run, record figures), without Keras.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        A missing file, or a ``.keras`` file that ``glandseg export`` did not write.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found")
+    with zipfile.ZipFile(path) as zf:
+        if _META not in zf.namelist():
+            raise ValueError(f"{path} has no {_META}: not a model file written by `glandseg export`")
+        meta = json.loads(zf.read(_META))
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path}: model file format {meta.get('format')!r}, this glandseg reads {_FORMAT}")
+    return meta
+
+
 def load_model_file(path, *, verify=True):
     """A network exported by :func:`export_model`, with its configuration.
 
@@ -248,12 +269,7 @@ def load_model_file(path, *, verify=True):
         expected = sidecar.read_text().split()[0]
         if _sha256(path) != expected:
             raise ValueError(f"{path}: sha256 does not match {sidecar.name}; the file is damaged or was changed")
-    with zipfile.ZipFile(path) as zf:
-        if _META not in zf.namelist():
-            raise ValueError(f"{path} has no {_META}: not a model file written by `glandseg export`")
-        meta = json.loads(zf.read(_META))
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{path}: model file format {meta.get('format')!r}, this glandseg reads {_FORMAT}")
+    meta = read_model_meta(path)
     previous = keras.config.dtype_policy().name
     try:
         keras.config.set_dtype_policy("float32")

@@ -191,13 +191,19 @@ def checkout_results() -> Path:
     return Path(__file__).resolve().parent.parent / "results"
 
 
-def load_records(root="results", preset: str | None = None) -> list[dict]:
-    """All ``record.json`` files under ``root`` (optionally one preset's), sorted by run id."""
+def load_records(root="results", preset: str | None = None, *, tagged: bool = False) -> list[dict]:
+    """All ``record.json`` files under ``root`` (optionally one preset's), sorted by run id.
+
+    Runs of a protocol changed from its preset (``glandseg run/grid --set ... --tag``, their
+    record has a ``tag``) are left out unless ``tagged``: they are not the preset's runs.
+    """
     root = Path(root)
     pattern = f"{preset}/*/record.json" if preset else "*/*/record.json"
     records = []
     for path in sorted(root.glob(pattern)):
         rec = json.loads(path.read_text())
+        if rec.get("tag") and not tagged:
+            continue
         rec["_path"] = str(path)
         records.append(rec)
     return records

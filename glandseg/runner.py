@@ -340,7 +340,7 @@ class _Curve:
 
 def run_experiment(
     config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto", devices=None,
-    loader_threads=1, jit_compile="auto", curve=False, checkpoint_minutes=5.0,
+    loader_threads=1, jit_compile="auto", curve=False, checkpoint_minutes=5.0, tag=None,
 ) -> dict:
     """Run (or finish) one experiment in ``out_dir`` and return its record.
 
@@ -373,6 +373,9 @@ def run_experiment(
         come from the network selected on validation).
     checkpoint_minutes : float, optional
         Checkpoint inside an epoch this often (:func:`glandseg.train.train`).
+    tag : str, optional
+        The name of a protocol changed from its preset (``--set ... --tag``), kept in the record:
+        :func:`glandseg.results.load_records` leaves such runs out of the preset's tables.
 
     Returns
     -------
@@ -437,11 +440,11 @@ def run_experiment(
     training = json.loads(training_path.read_text())
 
     return score_network(model, config, out_dir, root=root, cache_dir=cache_dir, training=training, samples=samples,
-                         started_utc=started, loader=lambda: train_lib.load_trained(config, out_dir))
+                         started_utc=started, loader=lambda: train_lib.load_trained(config, out_dir), tag=tag)
 
 
 def score_network(model, config: ExperimentConfig, out_dir, *, root=None, cache_dir=None, training=None, samples=None,
-                  started_utc=None, loader=None) -> dict:
+                  started_utc=None, loader=None, tag=None) -> dict:
     """Predict Test A and Test B with a trained network, score them and write ``record.json``.
 
     The second half of :func:`run_experiment`, also used on its own for a network that was
@@ -468,6 +471,8 @@ def score_network(model, config: ExperimentConfig, out_dir, *, root=None, cache_
         Start time for the provenance (default: now).
     loader : callable, optional
         Returns the network when ``model`` is None.
+    tag : str, optional
+        Kept in the record (:func:`run_experiment`).
 
     Returns
     -------
@@ -515,6 +520,8 @@ def score_network(model, config: ExperimentConfig, out_dir, *, root=None, cache_
     }
     if (out_dir / CURVE).exists():
         record["curve"] = CURVE
+    if tag:
+        record["tag"] = tag
     results.write_json_atomic(out_dir / "record.json", record)
     return record
 
@@ -667,6 +674,8 @@ def run_grid(
                 params["precision"] = precision
             if curve:
                 params["curve"] = True
+            if tag:
+                params["tag"] = tag
             if overrides:  # as the config holds them (typed), JSON-friendly for papermill
                 values = {k: getattr(getattr(config, k.split(".")[0]), k.split(".")[1]) for k in overrides}
                 params["overrides"] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

@@ -61,7 +61,7 @@ print(config.to_json(indent=1))
 # %%
 record = runner.run_experiment(
     config, out_dir, root=data_root, verbose=verbose, devices=devices, loader_threads=loader_threads,
-    jit_compile=jit_compile, curve=curve,
+    jit_compile=jit_compile, curve=curve, tag=tag,
 )
 print(f"trained in {record['training'].get('precision', config.train.precision)}: "
       f"{record['training'].get('precision_reason', 'set in the configuration')}")

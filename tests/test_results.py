@@ -97,3 +97,16 @@ def test_provenance_dirty_files_are_the_changed_code_files_only():
     assert set(prov["dirty_files"]) == code
     assert prov["dirty"] == bool(code)
     assert len(prov["load_avg"]) == 3 and all(v >= 0 for v in prov["load_avg"])
+
+
+def test_load_records_leaves_tagged_protocols_out_unless_asked(tmp_path):
+    import json
+
+    from glandseg import results
+
+    for name, extra in (("h-L3-s0", {}), ("h-L3-s0-b4", {"tag": "b4"})):
+        folder = tmp_path / "workshop" / name
+        folder.mkdir(parents=True)
+        (folder / "record.json").write_text(json.dumps({"run_id": name, **extra}))
+    assert [r["run_id"] for r in results.load_records(tmp_path)] == ["h-L3-s0"]
+    assert [r["run_id"] for r in results.load_records(tmp_path, "workshop", tagged=True)] == ["h-L3-s0", "h-L3-s0-b4"]

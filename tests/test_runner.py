@@ -198,3 +198,19 @@ def test_a_grid_with_overrides_runs_the_changed_protocol_in_tagged_folders(tmp_p
     assert runner.run_id(config, "b4-352") == "h-L3-s1-b4-352"
     with pytest.raises(ValueError, match="tag must be"):
         runner.run_id(config, "a/b")
+
+
+def test_score_network_keeps_a_tag_and_reuses_existing_predictions(smoke_run, tmp_path):
+    import shutil
+
+    config, out, record = smoke_run
+    copy = tmp_path / "smoke" / out.name
+    shutil.copytree(out, copy)
+    (copy / "record.json").unlink()
+    again = runner.score_network(None, config, copy, tag="b4", training=record["training"],
+                                 loader=lambda: pytest.fail("every prediction exists: nothing to load"))
+    assert again["tag"] == "b4" and "tag" not in record
+    assert again["metrics"] == record["metrics"]
+    with pytest.raises(ValueError, match="needs a model"):
+        (copy / "pred" / next(iter(sorted(p.name for p in (copy / "pred").iterdir())))).unlink()
+        runner.score_network(None, config, copy)

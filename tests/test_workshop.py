@@ -96,7 +96,7 @@ def test_timings_group_by_cpu_kind_with_median_and_range():
     assert len(rows) == 2
     old = next(r for r in rows if r["bfloat16"] == "not recorded")
     assert (old["runs"], old["median_min"], old["min_min"], old["max_min"], old["load"]) == (3, 12.0, 10.0, 15.0, 2.5)
-    assert old["precision"] == "auto" and old["cpu"] == "AMD EPYC"
+    assert old["precision"] == "auto (not recorded)" and old["cpu"] == "AMD EPYC"
     from glandseg.config import preset_config
 
     cfg = preset_config("workshop").to_dict()
@@ -145,12 +145,20 @@ def test_shipped_model_prefers_the_paper_network(tmp_path):
     assert inference.shipped_model(tmp_path).name == "paper-h-L3.keras"
 
 
-def test_the_repository_ships_a_small_verified_model_file():
+def test_the_repository_ships_a_small_verified_model_file(tmp_path):
     path = inference.shipped_model()
     assert path.parent == REPO / "models"
     assert path.stat().st_size <= 25 * 2**20
     digest = Path(f"{path}.sha256").read_text().split()[0]
     assert inference._sha256(path) == digest
+    meta = inference.read_model_meta(path)  # no Keras needed for what the file says of itself
+    assert meta["run_id"] and set(meta["record_pooled"]) == {"testA", "testB"}
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "plain.keras", "w") as zf:  # a Keras file, not one glandseg exported
+        zf.writestr("config.json", "{}")
+    with pytest.raises(ValueError, match="not a model file"):
+        inference.read_model_meta(tmp_path / "plain.keras")
     assert results.checkout_results() == REPO / "results"
 
 

@@ -198,6 +198,8 @@ def cpu_kind(record) -> dict:
         native = "not recorded"
     training = record.get("training", {})
     precision = training.get("precision") or record.get("config", {}).get("train", {}).get("precision") or "float32"
+    if precision == "auto":  # a setting, not what the run resolved it to
+        precision = "auto (not recorded)"
     return {"cpu": name, "bfloat16": native, "precision": precision}
 
 
