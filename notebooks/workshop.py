@@ -107,7 +107,8 @@ prepared = preprocessing.prepare("train", config.preprocess, cache_dir, root=dat
 kept, _ = train.split_train_val(len(prepared["x"]), config.train.val_images, seed)
 augmenter = augment.make_augmenter(prepared["x"][kept], prepared["mask"][kept], config.augment, seed=seed)
 print(f"{len(augmenter)} crops of {config.augment.crop_size[0]}x{config.augment.crop_size[1]} px per epoch, "
-      f"from {len(prepared['x'])} images at {config.preprocess.size[0]}x{config.preprocess.size[1]} px")
+      f"from {len(kept)} of the {len(prepared['x'])} training images at {config.preprocess.size[0]}x"
+      f"{config.preprocess.size[1]} px (the other {len(prepared['x']) - len(kept)} validate)")
 method_figures.augmenter_figure(augmenter, 8);
 
 # %% [markdown]

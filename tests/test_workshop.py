@@ -238,7 +238,7 @@ def test_provenance_table_names_protocol_time_cpu_and_commit():
     assert rows["protocol"].endswith(f"objects from {config['postprocess']['min_size_px']} px")
     assert rows["trained"] == "10.5 min in mixed_bfloat16"
     assert rows["code"] == "glandseg 0.1.0, commit 0123456789 (with uncommitted changes)"
-    assert rows["CPU"] == "Xeon (family 6, model 207); native bfloat16: native; load at the end 1.5"
+    assert rows["CPU"] == "Xeon (family 6, model 207); bfloat16: native; load at the end 1.5"
     assert rows["versions"] == "keras 3.15.1"
 
 

@@ -310,7 +310,7 @@ def provenance_table(record) -> Table:
         ["protocol", protocol_line(record["config"])],
         ["trained", "not here: a model file" if seconds is None else
          f"{seconds / 60:.1f} min in {kind['precision']}"],
-        ["CPU", f"{kind['cpu']}; native bfloat16: {kind['bfloat16']}; load at the end "
+        ["CPU", f"{kind['cpu']}; bfloat16: {kind['bfloat16']}; load at the end "
                 f"{(prov.get('load_avg') or ['unknown'])[0]}"],
         ["code", f"glandseg {versions.get('glandseg', '?')}, commit {commit}"],
         ["versions", ", ".join(f"{k} {v}" for k, v in versions.items() if k != "glandseg")],
