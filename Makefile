@@ -146,6 +146,7 @@ workshop-notebook: $(STAMP)
 	$(VENV)/bin/jupytext --to ipynb -o build/workshop-notebook/workshop.ipynb notebooks/workshop.py
 	cd build/workshop-notebook && KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 \
 	  ../../$(VENV)/bin/papermill workshop.ipynb executed.ipynb -p verbose 2
+	$(PY) -c 'from glandseg.report.workshop import strip_widgets; strip_widgets("build/workshop-notebook/executed.ipynb")'
 	cp build/workshop-notebook/executed.ipynb book/workshop-notebook.ipynb
 
 # The benchmark venv holds torch as well as TensorFlow and JAX; the test venv stays lean.

@@ -265,6 +265,8 @@ def test_the_books_workshop_notebook_is_a_current_execution_at_the_workshop_pres
     line = workshop.protocol_line(preset_config("workshop").to_dict())
     assert line in text, "the workshop preset changed since the execution: run `make workshop-notebook`"
     assert "GlaS data not found" not in text  # executed on the real data
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if workshop.WIDGET_MIME in o.get("data", {})]
+    assert "widgets" not in nb.metadata  # the book would load widget JavaScript from a CDN
     summary = workshop.execution_summary(EXECUTED)
     assert not summary["failed"] and summary["minutes"] <= 20  # the bound for 2 cores
 
@@ -282,3 +284,20 @@ def test_execution_summary_reads_papermills_own_clock(tmp_path):
     path.write_text(json.dumps(nb))
     with pytest.raises(ValueError, match="no papermill execution"):
         workshop.execution_summary(path)
+
+
+def test_strip_widgets_keeps_everything_but_widget_outputs(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("prepare()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={workshop.WIDGET_MIME: {"model_id": "x"}, "text/plain": "0%"}),
+                    nbformat.v4.new_output("stream", name="stdout", text="done\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), cell]
+    nb.metadata["widgets"] = {"state": {}}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert workshop.strip_widgets(path) == 1
+    again = nbformat.read(path, as_version=4)
+    assert [o.output_type for o in again.cells[1].outputs] == ["stream"] and "widgets" not in again.metadata
+    assert workshop.strip_widgets(path) == 0

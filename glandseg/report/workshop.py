@@ -14,7 +14,7 @@ from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
 __all__ = ["class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
-           "protocol_line", "provenance_table", "execution_summary"]
+           "protocol_line", "provenance_table", "execution_summary", "strip_widgets"]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
 
@@ -347,3 +347,34 @@ def execution_summary(path) -> dict:
         raise ValueError(f"{path} holds no papermill execution (run it with papermill or `make workshop-notebook`)")
     return {"minutes": float(meta["duration"]) / 60, "start": str(meta.get("start_time", ""))[:19].replace("T", " "),
             "parameters": dict(meta.get("parameters") or {}), "failed": bool(meta.get("exception"))}
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widgets(path) -> int:
+    """Remove Jupyter widget outputs (tqdm's progress bars) from an executed notebook, in place.
+
+    In a kernel with ipywidgets, tqdm draws its bars as widgets. A saved notebook keeps only
+    their first state (0%), and a book page that shows them loads the widget JavaScript from a
+    CDN, which an offline book must not. ``make workshop-notebook`` calls this on the execution
+    the book shows.
+
+    Returns
+    -------
+    int
+        The number of outputs removed.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = [o for o in cell.get("outputs", []) if WIDGET_MIME not in o.get("data", {})]
+        removed += len(cell.outputs) - len(kept)
+        cell.outputs = kept
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+    return removed
