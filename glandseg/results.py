@@ -210,13 +210,28 @@ def load_records(root="results", preset: str | None = None, *, tagged: bool = Fa
 
 
 def config_label(config: dict) -> str:
-    """The paper's row name for a record's config, e.g. ``"H + unsharp + L3"``."""
-    parts = ["H" if config.get("input") == "hematoxylin" else "RGB"]
-    if config.get("unsharp"):
+    """The paper's row name for a record's config, e.g. ``"H + unsharp + L3"``.
+
+    Reads a record's top-level ``input``, ``unsharp``, ``loss`` and ``deep_supervision``, or
+    where they are missing the nested sections of ``ExperimentConfig.to_dict()``.
+
+    Examples
+    --------
+    >>> config_label({"input": "hematoxylin", "unsharp": True, "loss": "L3"})
+    'H + unsharp + L3'
+    >>> config_label({"preprocess": {"input": "rgb", "unsharp": False}, "train": {"loss": "L1"},
+    ...               "model": {"deep_supervision": False}})
+    'RGB + L1 (no deep sup.)'
+    """
+    def get(key, section):
+        return config[key] if key in config else config.get(section, {}).get(key)
+
+    parts = ["H" if get("input", "preprocess") == "hematoxylin" else "RGB"]
+    if get("unsharp", "preprocess"):
         parts.append("unsharp")
-    parts.append(config.get("loss", "?"))
+    parts.append(get("loss", "train") or "?")
     label = " + ".join(parts)
-    if config.get("deep_supervision") is False:
+    if get("deep_supervision", "model") is False:
         label += " (no deep sup.)"
     return label
 
