@@ -206,6 +206,14 @@ def cpu_kind(record) -> dict:
 def timings(records, preset=None) -> list[dict]:
     """Training minutes per preset and kind of CPU, from the records' own clocks.
 
+    Parameters
+    ----------
+    records : list of dict
+        Run records (:func:`glandseg.results.load_records`); those without a training time
+        (a model file scored with :func:`glandseg.runner.score_network`) are skipped.
+    preset : str, optional
+        Only this preset's records (default: all, grouped by preset).
+
     Returns
     -------
     rows : list of dict
