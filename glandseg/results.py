@@ -236,6 +236,27 @@ def config_label(config: dict) -> str:
     return label
 
 
+def training_precision(record: dict) -> str:
+    """The dtype policy a record trained in.
+
+    The policy training resolved to (``training.precision``), else the configuration's; records
+    made before either was written trained in float32, the default then. A configuration's
+    ``"auto"`` is a request, not a policy, and reads ``"auto (not recorded)"``.
+
+    Examples
+    --------
+    >>> training_precision({"training": {"precision": "mixed_bfloat16"}, "config": {}})
+    'mixed_bfloat16'
+    >>> training_precision({"config": {"train": {"precision": "auto"}}})
+    'auto (not recorded)'
+    >>> training_precision({"config": {}})
+    'float32'
+    """
+    precision = (record.get("training", {}).get("precision")
+                 or record.get("config", {}).get("train", {}).get("precision") or "float32")
+    return "auto (not recorded)" if precision == "auto" else precision
+
+
 def format_mean_sd(values, digits: int) -> str:
     """``"0.812"`` for one value, ``"0.812 ± 0.010"`` (sample sd) for several, ``"not run yet"`` for none."""
     values = [v for v in values if v is not None]

@@ -146,8 +146,7 @@ else:
     trained, file_config, meta = inference.load_model_file(path)
     print(f"loaded {path.name}: run {meta['run_id']} at the {file_config.preset} preset, "
           f"trained in {meta['trained_precision']}")
-    shipped = results.config_label(file_config.to_dict()["preprocess"] | {"loss": file_config.train.loss,
-                                                                         "deep_supervision": file_config.model.deep_supervision})
+    shipped = results.config_label(file_config.to_dict())
     if shipped != label:
         print(f"Note: this network is {shipped}, not the {label} of the parameter cell: "
               "to score another configuration, train it (train_network = True).")

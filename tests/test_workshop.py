@@ -83,6 +83,41 @@ def test_min_size_effect_averages_the_sweeps_of_one_configuration():
     assert "No post-processing sweep" in workshop.min_size_effect(sweeps, "RGB + L3")
 
 
+def test_protocol_choice_compares_candidates_seed_by_seed_on_validation_only():
+    from glandseg.config import ExperimentConfig
+
+    small = ExperimentConfig.workshop().with_overrides({"preprocess.size": "288x192", "augment.crop_size": "160x128",
+                                                        "augment.crops_per_variant": 2, "train.epochs": 4}).to_dict()
+    large = ExperimentConfig.workshop().with_overrides({"preprocess.size": "416x288", "augment.crop_size": "256x192",
+                                                        "augment.crops_per_variant": 1, "train.epochs": 3}).to_dict()
+    own = {"opening_radius_px": 0, "min_size_px": 1000}
+
+    def sweep(config, seed, val, test, val_opened=0.0):
+        def rows(f, opened):
+            return [{"opening_radius_px": r, "min_size_px": m, "f1": f + (0.05 if m == 1000 else 0) + (opened if r else 0)}
+                    for r in (0, 8) for m in (200, 1000)]
+        return {"config": config, "seed": seed, "own": own, "chosen": {"own": 1, "by_val": 1},
+                "scores": {"val": rows(val, val_opened), "testA": rows(test, 0.0)}}
+
+    sweeps = [sweep(small, 0, 0.60, 0.70), sweep(small, 1, 0.80, 0.60), sweep(large, 1, 0.85, 0.50, val_opened=0.1),
+              sweep(large, 0, 0.65, 0.90, val_opened=0.1),
+              {**sweep(small, 0, 0.99, 0.99), "config": {**small, "loss": "L1", "train": {**small["train"], "loss": "L1"}}}]
+    rows = workshop.protocol_choice_rows(sweeps, us_per_px=2.0)
+    assert [r["protocol"].split(",")[0] for r in rows] == ["images 288x192", "images 416x288"]
+    first, second = rows
+    assert second["seeds"] == [0, 1] and second["val"] == pytest.approx({0: 0.70, 1: 0.90})
+    assert first["val_mean"] == pytest.approx(0.75) and second["val_mean"] == pytest.approx(0.80)
+    assert second["best_setting"] == (8, 1000) and second["best_val_mean"] == pytest.approx(0.90)
+    assert first["best_setting"] == (0, 1000)
+    assert second["testA_mean"] == pytest.approx(0.75)
+    # minutes = crop pixels of all epochs x rate: 80 images x 13 variants x 1 crop x 256 x 192 x 3 epochs
+    assert second["minutes"] == pytest.approx(80 * 13 * 256 * 192 * 3 * 2.0 / 1e6 / 60)
+    table = workshop.protocol_choice_table(rows)
+    assert table.columns[1:3] == ["validation F1, seed 0", "validation F1, seed 1"]
+    assert table.rows[1][3] == "0.800" and "opening 8 px, from 1000 px" in table.rows[1][4]
+    assert workshop.protocol_choice_table([]).rows[0][0] == "not run yet"
+
+
 def test_timings_group_by_cpu_kind_with_median_and_range():
     xeon = {"model": "Xeon", "family": 6, "model_number": 207, "native_bfloat16": True}
     recs = [
@@ -112,6 +147,12 @@ def test_timings_group_by_cpu_kind_with_median_and_range():
     assert with_estimate.columns[-1] == "workshop preset today: minutes at that rate"
     assert [r[-1] for r in with_estimate.rows] == ["12.0", "5.0"]
     assert workshop.timings_table([], presets=("nothing",)).rows[0][0] == "not run yet"
+    # a preset whose protocol changed keeps its old records apart, each under its own protocol
+    changed = _record("workshop", 0, 0.7, seconds=60, load=[1.0])
+    changed["config"] = {**changed["config"], "train": {**changed["config"]["train"], "epochs": 9}}
+    rows = workshop.timings(recs + [changed], "workshop")
+    assert len(rows) == 3 and sorted(r["runs"] for r in rows) == [1, 1, 3]
+    assert next(r for r in rows if r["runs"] == 1 and r["max_min"] == 1.0)["protocol"].endswith(", 9 epochs")
 
 
 def test_augmenter_figure_shows_the_items_in_order():

@@ -1447,8 +1447,7 @@ def verdict(records, *, main_preset: str | None = None, paper_label: str = "H + 
         label = results.config_label(best["config"])
         runs = [r for r in records if r.get("preset") == preset and results.config_label(r["config"]) == label]
         row = {"preset": preset, "method": label, "runs": len(runs),
-               "precision": sorted({r.get("training", {}).get("precision") or r["config"].get("train", {}).get("precision", "?")
-                                    for r in runs})}
+               "precision": sorted({results.training_precision(r) for r in runs})}
         for split in ("testA", "testB"):
             row[split] = {m: float(np.mean([r["metrics"][split]["pooled"][m] for r in runs])) for m in results.METRICS}
         rows.append(row)

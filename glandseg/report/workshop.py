@@ -9,11 +9,16 @@ how long a run takes on each kind of CPU. All of it comes from records
 
 from __future__ import annotations
 
+import statistics
+
+import numpy as np
+
 from glandseg import results
+from glandseg.report import training
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
-__all__ = ["class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
+__all__ = ["short_protocol", "protocol_choice_rows", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
            "protocol_line", "provenance_table", "execution_summary", "strip_widgets"]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
@@ -165,20 +170,17 @@ def min_size_effect(sweeps, label, *, split="testA", opening_radius_px=0, preset
     >>> min_size_effect([sweep], "H + L3")
     'H + L3 at the cpu preset (1 run): Test A F1 0.600 at 200 px, 0.700 at 1000 px.'
     """
-    mine = [s for s in sweeps if results.config_label(s["config"]) == label and split in s.get("scores", {})]
-    if preset is None and mine:
-        preset = mine[0].get("preset")
-    mine = [s for s in mine if s.get("preset") == preset]
-    if not mine:
+    rows = [r for r in training.equal_postprocessing_rows(sweeps, split=split, opening_radius_px=opening_radius_px,
+                                                         label=label) if r["epoch"] is None]
+    if preset is None and rows:
+        preset = rows[0]["preset"]
+    rows = [r for r in rows if r["preset"] == preset]
+    if not rows:
         return f"No post-processing sweep of {label} has been run yet (`glandseg sensitivity PRESET`)."
-    by_size: dict[int, list] = {}
-    for s in mine:
-        for row in s["scores"][split]:
-            if row["opening_radius_px"] == opening_radius_px:
-                by_size.setdefault(int(row["min_size_px"]), []).append(float(row["f1"]))
     part = {"testA": "Test A", "testB": "Test B", "val": "validation"}[split]
-    sizes = ", ".join(f"{sum(v) / len(v):.3f} at {m} px" for m, v in sorted(by_size.items()))
-    return f"{label} at the {preset} preset ({len(mine)} run{'s' if len(mine) > 1 else ''}): {part} F1 {sizes}."
+    sizes = ", ".join(f"{f1:.3f} at {m} px" for m, f1 in sorted(rows[0]["f1"].items()))
+    runs = rows[0]["runs"]
+    return f"{label} at the {preset} preset ({runs} run{'s' if runs > 1 else ''}): {part} F1 {sizes}."
 
 
 def cpu_kind(record) -> dict:
@@ -196,11 +198,21 @@ def cpu_kind(record) -> dict:
     else:
         name = str(prov.get("device", "unknown")).split(",")[0]
         native = "not recorded"
-    training = record.get("training", {})
-    precision = training.get("precision") or record.get("config", {}).get("train", {}).get("precision") or "float32"
-    if precision == "auto":  # a setting, not what the run resolved it to
-        precision = "auto (not recorded)"
-    return {"cpu": name, "bfloat16": native, "precision": precision}
+    return {"cpu": name, "bfloat16": native, "precision": results.training_precision(record)}
+
+
+def short_protocol(config: dict) -> str:
+    """Image size, crops and epochs of a configuration: what sets its training time.
+
+    Examples
+    --------
+    >>> from glandseg.config import preset_config
+    >>> short_protocol(preset_config("cpu").to_dict())
+    '416x288 images, 256x192 crops x4, 4 epochs'
+    """
+    (w, h), aug = config["preprocess"]["size"], config["augment"]
+    (cw, ch) = aug["crop_size"] if aug.get("crop_size") else (w, h)
+    return f"{w}x{h} images, {cw}x{ch} crops x{aug['crops_per_variant']}, {config['train']['epochs']} epochs"
 
 
 def timings(records, preset=None) -> list[dict]:
@@ -217,14 +229,15 @@ def timings(records, preset=None) -> list[dict]:
     Returns
     -------
     rows : list of dict
-        One per (preset, CPU, precision): ``preset``, ``cpu``, ``bfloat16``, ``precision``,
+        One per (preset, protocol, CPU, precision): ``preset``, ``protocol``
+        (:func:`short_protocol`: a preset's records may span a change of its protocol), ``cpu``,
+        ``bfloat16``, ``precision``,
         ``runs``, ``median_min``, ``min_min``, ``max_min`` (training minutes) and ``load``
         (the highest 1-minute load average a run recorded at its end: above the core count,
         something else shared the CPU and the times are upper bounds), and ``us_per_px``: the
         median training time per pixel of the training crops (microseconds; all epochs' crops,
         validation included in the time), to size another protocol (:func:`estimate_minutes`).
     """
-    from glandseg.report.training import protocol_steps
 
     groups: dict[tuple, list] = {}
     for rec in records:
@@ -234,24 +247,21 @@ def timings(records, preset=None) -> list[dict]:
         if seconds is None:
             continue
         kind = cpu_kind(rec)
-        groups.setdefault((rec.get("preset"), kind["cpu"], kind["bfloat16"], kind["precision"]), []).append(rec)
+        key = (rec.get("preset"), short_protocol(rec["config"]), kind["cpu"], kind["bfloat16"], kind["precision"])
+        groups.setdefault(key, []).append(rec)
     rows = []
-    for (name, cpu, native, precision), recs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+    for (name, protocol, cpu, native, precision), recs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         minutes = sorted(r["training"]["seconds"] / 60 for r in recs)
         loads = [r.get("provenance", {}).get("load_avg") for r in recs]
         loads = [l[0] for l in loads if l]
-        per_px = [r["training"]["seconds"] * 1e6 / (protocol_steps(r["config"], r["config"]["train"]["epochs"])["megapixels"] * 1e6)
+        per_px = [r["training"]["seconds"] * 1e6 / (training.protocol_steps(r["config"], r["config"]["train"]["epochs"])["megapixels"] * 1e6)
                   for r in recs]
-        rows.append({"preset": name, "cpu": cpu, "bfloat16": native, "precision": precision, "runs": len(recs),
-                     "median_min": _median(minutes), "min_min": minutes[0], "max_min": minutes[-1],
-                     "load": max(loads) if loads else None, "us_per_px": _median(per_px)})
+        rows.append({"preset": name, "protocol": protocol, "cpu": cpu, "bfloat16": native, "precision": precision, "runs": len(recs),
+                     "median_min": statistics.median(minutes), "min_min": minutes[0], "max_min": minutes[-1],
+                     "load": max(loads) if loads else None, "us_per_px": statistics.median(per_px)})
     return rows
 
 
-def _median(values):
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def estimate_minutes(config: dict, us_per_px: float) -> float:
@@ -264,9 +274,8 @@ def estimate_minutes(config: dict, us_per_px: float) -> float:
     >>> round(estimate_minutes(cfg, 4.0), 1)
     54.5
     """
-    from glandseg.report.training import protocol_steps
 
-    return protocol_steps(config, config["train"]["epochs"])["megapixels"] * us_per_px / 60
+    return training.protocol_steps(config, config["train"]["epochs"])["megapixels"] * us_per_px / 60
 
 
 def timings_table(records, presets=("workshop",), caption=None, estimate_for=None) -> Table:
@@ -277,12 +286,12 @@ def timings_table(records, presets=("workshop",), caption=None, estimate_for=Non
     crops differ in size (small crops use a CPU less well).
     """
     rows = [r for p in presets for r in timings(records, p)]
-    body = [[r["preset"], r["cpu"], r["bfloat16"], r["precision"], r["runs"],
+    body = [[r["preset"], r["protocol"], r["cpu"], r["bfloat16"], r["precision"], r["runs"],
              f"{r['median_min']:.1f}" + (f" ({r['min_min']:.1f}–{r['max_min']:.1f})" if r["runs"] > 1 else ""),
              "not recorded" if r["load"] is None else f"{r['load']:.1f}", f"{r['us_per_px']:.2f}"]
             + ([f"{estimate_minutes(estimate_for, r['us_per_px']):.1f}"] if estimate_for is not None else [])
             for r in rows]
-    cols = ["preset", "CPU", "bfloat16", "precision", "runs", "training minutes: median (range)", "highest load",
+    cols = ["preset", "protocol", "CPU", "bfloat16", "precision", "runs", "training minutes: median (range)", "highest load",
             "µs per crop pixel"]
     if estimate_for is not None:
         cols.append(f"{estimate_for.get('preset', 'this')} preset today: minutes at that rate")
@@ -305,13 +314,91 @@ def protocol_line(config: dict) -> str:
             f"{p['optimizer']}, objects from {p['min_object_px']} px")
 
 
+def _training_protocol(config: dict) -> str:
+    """:func:`protocol_line` without the post-processing: what a candidate changes."""
+    return protocol_line(config).rsplit(", objects from", 1)[0]
+
+
+def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None) -> list[dict]:
+    """Candidate training protocols compared on their validation images, one row per protocol.
+
+    The runs of each protocol are post-processing sweeps (:mod:`glandseg.report.sensitivity`)
+    of ``label`` at the same seeds, so the protocols meet on the same validation images (a
+    seed draws them). Test A is carried for the record but takes no part in the choice.
+
+    Parameters
+    ----------
+    sweeps : list of dict
+        Sweep records of the candidates' runs, in the order the rows should follow.
+    label : str
+        Configuration (:func:`glandseg.results.config_label`); other sweeps are ignored.
+    us_per_px : float, optional
+        Training time per crop pixel of the slowest CPU (microseconds, :func:`timings`): adds each
+        protocol's estimated training minutes there.
+
+    Returns
+    -------
+    rows : list of dict
+        ``protocol`` (one line), ``config`` (its first run's), ``seeds``, ``val`` (dict: seed ->
+        validation F1 at the protocol's own post-processing), ``val_mean``, ``best_setting``
+        (``(opening_radius_px, min_size_px)`` with the highest mean validation F1) and
+        ``best_val_mean``, ``testA_mean`` (Test A F1 at the own post-processing, mean over the
+        runs), and ``minutes`` (None without ``us_per_px``).
+
+    Examples
+    --------
+    >>> from glandseg.config import preset_config
+    >>> cfg = preset_config("workshop").to_dict()
+    >>> def sweep(seed, val, test):
+    ...     rows = lambda f: [{"opening_radius_px": 0, "min_size_px": m, "f1": f + d} for m, d in ((200, 0), (1000, 0.1))]
+    ...     return {"config": cfg, "seed": seed, "own": {"opening_radius_px": 0, "min_size_px": 1000},
+    ...             "chosen": {"own": 1, "by_val": 1}, "scores": {"val": rows(val), "testA": rows(test)}}
+    >>> [row] = protocol_choice_rows([sweep(0, 0.5, 0.6), sweep(1, 0.7, 0.6)])
+    >>> row["seeds"], round(row["val_mean"], 3), row["best_setting"], round(row["testA_mean"], 3)
+    ([0, 1], 0.7, (0, 1000), 0.7)
+    """
+    from glandseg.report import sensitivity
+
+    groups: dict[str, list] = {}
+    for sw in sweeps:
+        if results.config_label(sw["config"]) == label:
+            groups.setdefault(_training_protocol(sw["config"]), []).append(sw)
+    rows = []
+    for line, group in groups.items():
+        group = sorted(group, key=lambda sw: sw.get("seed", 0))
+        val = {sw.get("seed"): float(sw["scores"]["val"][sw["chosen"]["own"]]["f1"]) for sw in group}
+        grid = sensitivity.mean_grid(group, "val")
+        i, j = np.unravel_index(np.nanargmax(grid["values"]), grid["values"].shape)
+        rows.append({"protocol": line, "config": group[0]["config"], "seeds": list(val), "val": val,
+                     "val_mean": float(np.mean(list(val.values()))),
+                     "best_setting": (grid["opening_radius_px"][i], grid["min_size_px"][j]),
+                     "best_val_mean": float(grid["values"][i, j]),
+                     "testA_mean": float(np.mean([sw["scores"]["testA"][sw["chosen"]["own"]]["f1"] for sw in group])),
+                     "minutes": None if us_per_px is None else estimate_minutes(group[0]["config"], us_per_px)})
+    return rows
+
+
+def protocol_choice_table(rows, caption=None) -> Table:
+    """:func:`protocol_choice_rows` as a table; the validation columns are the ones that choose."""
+    seeds = sorted({s for r in rows for s in r["seeds"]})
+    body = [[r["protocol"]] + [f"{r['val'][s]:.3f}" if s in r["val"] else "—" for s in seeds]
+            + [f"{r['val_mean']:.3f}",
+               f"{r['best_val_mean']:.3f} (opening {r['best_setting'][0]} px, from {r['best_setting'][1]} px)",
+               "—" if r["minutes"] is None else f"{r['minutes']:.1f}", f"{r['testA_mean']:.3f}"]
+            for r in rows]
+    cols = (["training protocol"] + [f"validation F1, seed {s}" for s in seeds]
+            + ["validation F1, mean", "best post-processing on validation (mean F1)",
+               "training minutes, slowest CPU (estimate)", "Test A F1, mean (not used to choose)"])
+    return Table(cols, body or [["not run yet"] + [""] * (len(cols) - 1)], caption=caption)
+
+
 def provenance_table(record) -> Table:
     """Where a run's figures come from: configuration, protocol, time, CPU, code and versions."""
-    prov, training = record.get("provenance", {}), record.get("training", {})
+    prov, trained = record.get("provenance", {}), record.get("training", {})
     kind = cpu_kind(record)
     commit = (prov.get("git_commit") or "unknown")[:10] + (" (with uncommitted changes)" if prov.get("dirty") else "")
     versions = prov.get("versions", {})
-    seconds = training.get("seconds")
+    seconds = trained.get("seconds")
     rows = [
         ["run", f"{record.get('run_id')} (preset {record.get('preset')}, seed {record.get('seed')})"],
         ["configuration", results.config_label(record["config"])],
@@ -323,8 +410,8 @@ def provenance_table(record) -> Table:
         ["code", f"glandseg {versions.get('glandseg', '?')}, commit {commit}"],
         ["versions", ", ".join(f"{k} {v}" for k, v in versions.items() if k != "glandseg")],
     ]
-    if training.get("model_file"):
-        rows.insert(3, ["network", f"{training['model_file']} (trained as run {training.get('source_run')})"])
+    if trained.get("model_file"):
+        rows.insert(3, ["network", f"{trained['model_file']} (trained as run {trained.get('source_run')})"])
     return Table(["", ""], rows, caption="Where these figures come from")
 
 
