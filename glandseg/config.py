@@ -34,6 +34,7 @@ AUGMENT_MODES = ("paper", "random")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+KEEP = ("best", "last")
 DATA_SOURCES = ("glas", "synthetic")
 
 
@@ -261,6 +262,10 @@ class TrainConfig(_ConfigMixin):
     epochs : int
     val_images : int
         Training images (whole images, not crops) held out for validation and model selection.
+    keep : {"best", "last"}
+        The network a run keeps for prediction: ``"best"``, the epoch with the lowest validation
+        loss (the paper states no selection; this is ours), or ``"last"``, the final epoch's (a
+        cosine schedule ends on a settled network, and a few validation images choose noisily).
     precision : {"auto", "float32", "mixed_bfloat16", "mixed_float16"}
         Keras dtype policy during training. ``"auto"`` (every preset's default) is
         ``mixed_bfloat16`` where the hardware computes bfloat16 natively (a CPU with
@@ -281,6 +286,7 @@ class TrainConfig(_ConfigMixin):
     epochs: int = 100
     val_images: int = 5
     precision: str = "auto"
+    keep: str = "best"
 
     def __post_init__(self):
         _check_choice(self, "loss", LOSSES)
@@ -295,6 +301,7 @@ class TrainConfig(_ConfigMixin):
         _check_positive(self, "epochs", integer=True)
         _check_positive(self, "val_images", allow_zero=True, integer=True)
         _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "keep", KEEP)
 
 
 @dataclass(frozen=True)

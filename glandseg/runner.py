@@ -80,6 +80,10 @@ def _check_config(config: ExperimentConfig, out_dir: Path) -> None:
     path = out_dir / "config.json"
     if path.exists():
         saved = json.loads(path.read_text())
+        try:  # a folder from before a field existed holds that field's default
+            saved = json.loads(ExperimentConfig.from_dict(saved).to_json())
+        except (TypeError, ValueError):
+            pass
         if saved != json.loads(config.to_json()):
             diff = _diff(saved, json.loads(config.to_json()))
             raise ValueError(

@@ -2,8 +2,9 @@
 
 The paper gives no optimizer, learning rate, batch size or validation split. Our choices are
 ``TrainConfig`` fields: Adam at 1e-3 with batch 8, and ``val_images`` whole training images held
-out (chosen by the seed) for validation; the weights with the lowest validation loss are kept as
-``best.weights.h5`` for prediction (model selection), the latest as the resumable checkpoint.
+out (chosen by the seed) for validation; the weights with the lowest validation loss (or, with
+``TrainConfig.keep="last"``, the final epoch's) are kept as ``best.weights.h5`` for prediction
+(model selection), the latest as the resumable checkpoint.
 
 The loop calls ``model.train_on_batch`` on NumPy batches, which a background thread prepares
 while the previous step runs. Keras's ``fit`` feeds a ``PyDataset`` through ``tf.data``'s
@@ -615,6 +616,9 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
         value = logs.get(monitor, logs.get("loss"))
         if value is not None and value < best:
             best = value
+            if config.train.keep == "best":
+                _save_best(model, out_dir)
+        if config.train.keep == "last":
             _save_best(model, out_dir)
         if epoch + 1 in snapshot_epochs:
             path = snapshot_path(out_dir, epoch + 1)

@@ -351,6 +351,14 @@ def test_best_run_protocols_and_protocol_differences():
     # settings the workshop shares with the paper, and the grid fields, are not listed
     assert "train.batch_size" not in rows and "train.loss" not in rows and "seed" not in rows
     assert analysis.protocol_differences([]) == []
+    # a record made before a field existed ran with its default: no difference to list
+    old = preset_config("workshop").to_dict()
+    del old["train"]["keep"]
+    assert "train.keep" not in {r["field"] for r in analysis.protocol_differences([{**rec, "config": old}])}
+    last = preset_config("workshop").to_dict()
+    last["train"]["keep"] = "last"
+    keep = {r["field"]: r for r in analysis.protocol_differences([{**rec, "config": old}, {**rec, "config": last}])}
+    assert keep["train.keep"]["workshop"] == "varies: best, last"
 
 
 def test_add_pooling_pieces_passes_through_records_that_have_them():

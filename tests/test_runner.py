@@ -214,3 +214,14 @@ def test_score_network_keeps_a_tag_and_reuses_existing_predictions(smoke_run, tm
     with pytest.raises(ValueError, match="needs a model"):
         (copy / "pred" / next(iter(sorted(p.name for p in (copy / "pred").iterdir())))).unlink()
         runner.score_network(None, config, copy)
+
+
+def test_a_folder_from_before_a_new_field_still_matches_its_config(tmp_path):
+    """A run folder written before ``TrainConfig.keep`` existed resumes under the field's default."""
+    config = preset_config("smoke")
+    old = config.to_dict()
+    del old["train"]["keep"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    runner._check_config(config, tmp_path)  # the default: same configuration
+    with pytest.raises(ValueError, match=r"another configuration.*keep"):
+        runner._check_config(config.replace(train=config.train.replace(keep="last")), tmp_path)

@@ -273,3 +273,25 @@ def test_snapshots_and_epoch_hook(tmp_path, samples):
 def test_bad_checkpoint_minutes_fail_before_training(tmp_path, samples, value):
     with pytest.raises(ValueError, match="checkpoint_minutes"):
         train(tiny_config(), tmp_path / "run", samples=samples, checkpoint_minutes=value)
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_chooses_the_network_that_predicts(tmp_path, samples, keep):
+    from glandseg.train import snapshot_path
+
+    run = tmp_path / "run"
+    result = train(tiny_config(epochs=3, keep=keep, learning_rate=0.05), run, samples=samples, verbose=0,
+                   snapshot_epochs=(1, 2, 3))
+    val = [row["val_loss"] for row in result["history"]]
+    expected = int(np.argmin(val)) + 1 if keep == "best" else 3
+    kept = [w.copy() for w in result["model"].get_weights()]
+    model = result["model"]
+    for epoch in (1, 2, 3):
+        model.load_weights(snapshot_path(run, epoch))
+        same = all(np.array_equal(a, b) for a, b in zip(kept, model.get_weights()))
+        assert same == (epoch == expected), (epoch, expected, val)
+
+
+def test_keep_rejects_other_values():
+    with pytest.raises(ValueError, match="keep"):
+        TrainConfig(keep="median")

@@ -116,6 +116,14 @@ def test_protocol_choice_compares_candidates_seed_by_seed_on_validation_only():
     assert table.columns[1:3] == ["validation F1, seed 0", "validation F1, seed 1"]
     assert table.rows[1][3] == "0.800" and "opening 8 px, from 1000 px" in table.rows[1][4]
     assert workshop.protocol_choice_table([]).rows[0][0] == "not run yet"
+    # the larger protocol wins on validation; a budget leaves out what does not fit
+    assert second["minutes"] == pytest.approx(5.11, abs=0.01) and first["minutes"] == pytest.approx(5.68, abs=0.01)
+    text = workshop.protocol_choice_sentence(rows, small)
+    assert text.startswith(f"The validation images chose {second['protocol']} (mean validation F1 0.800 over 2 seeds")
+    assert text.endswith("trains another one: " + first["protocol"] + ".")
+    text = workshop.protocol_choice_sentence(rows, large, budget_min=5.5)
+    assert "1 protocol over 5.5 minutes took no part" in text and text.endswith("The workshop preset trains this protocol.")
+    assert "No candidate" in workshop.protocol_choice_sentence(rows, small, budget_min=5.0)
 
 
 def test_timings_group_by_cpu_kind_with_median_and_range():

@@ -1382,6 +1382,25 @@ def _flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
+def _with_defaults(config: dict) -> dict:
+    """A record's config with the fields added since it was made, at their defaults.
+
+    A new field's default is the behaviour the code had before the field existed.
+    """
+    import dataclasses
+    import typing
+
+    from glandseg.config import ExperimentConfig
+
+    out = dict(config)
+    for f in dataclasses.fields(ExperimentConfig):
+        section = typing.get_type_hints(ExperimentConfig)[f.name]
+        if isinstance(out.get(f.name), dict) and dataclasses.is_dataclass(section):
+            defaults = section().to_dict()
+            out[f.name] = {**{k: v for k, v in defaults.items() if k not in out[f.name]}, **out[f.name]}
+    return out
+
+
 def protocol_differences(records) -> list[dict]:
     """Every protocol setting in which a preset's recorded runs differ from the ``paper`` preset.
 
@@ -1399,7 +1418,7 @@ def protocol_differences(records) -> list[dict]:
     from glandseg.config import ExperimentConfig
 
     paper = _flat(ExperimentConfig.paper().to_dict())
-    by_preset = {p: [_flat(r["config"]) for r in records if r.get("preset") == p] for p in presets(records)}
+    by_preset = {p: [_flat(_with_defaults(r["config"])) for r in records if r.get("preset") == p] for p in presets(records)}
     rows = []
     for field, ref in paper.items():
         if field in _GRID_FIELDS:

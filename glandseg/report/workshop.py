@@ -18,7 +18,7 @@ from glandseg.report import training
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
-__all__ = ["short_protocol", "protocol_choice_rows", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
+__all__ = ["short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
            "protocol_line", "provenance_table", "execution_summary", "strip_widgets"]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
@@ -376,6 +376,37 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None) -> list[dict
                      "testA_mean": float(np.mean([sw["scores"]["testA"][sw["chosen"]["own"]]["f1"] for sw in group])),
                      "minutes": None if us_per_px is None else estimate_minutes(group[0]["config"], us_per_px)})
     return rows
+
+
+def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> str:
+    """Which candidate the validation images chose, and whether the preset trains it.
+
+    The choice is the highest mean validation F1 among the protocols whose estimated minutes
+    (``rows[i]["minutes"]``) fit ``budget_min``; rows without an estimate are taken to fit.
+
+    Examples
+    --------
+    >>> from glandseg.config import preset_config
+    >>> cfg = preset_config("workshop").to_dict()
+    >>> rows = [{"protocol": "A", "val_mean": 0.8, "minutes": 20.0, "config": cfg},
+    ...         {"protocol": _training_protocol(cfg), "val_mean": 0.7, "minutes": 12.0, "config": cfg}]
+    >>> protocol_choice_sentence(rows, cfg).endswith("The workshop preset trains this protocol.")
+    True
+    """
+    fitting = [r for r in rows if r.get("minutes") is None or r["minutes"] <= budget_min]
+    if not fitting:
+        return f"No candidate protocol with a record fits {budget_min:g} minutes yet."
+    best = max(fitting, key=lambda r: r["val_mean"])
+    over = [r for r in rows if r not in fitting]
+    text = (f"The validation images chose {best['protocol']} (mean validation F1 {best['val_mean']:.3f} over "
+            f"{len(best.get('seeds', [])) or 'its'} seeds"
+            + (f", about {best['minutes']:.1f} minutes of training on the slowest CPU" if best.get("minutes") is not None else "")
+            + ")" + (f"; {len(over)} protocol{'s' if len(over) > 1 else ''} over {budget_min:g} minutes took no part" if over else "")
+            + ". ")
+    same = _training_protocol(preset_config) == best["protocol"]
+    name = preset_config.get("preset", "this")
+    return text + (f"The {name} preset trains this protocol." if same else
+                   f"The {name} preset trains another one: {_training_protocol(preset_config)}.")
 
 
 def protocol_choice_table(rows, caption=None) -> Table:
