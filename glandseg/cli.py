@@ -350,12 +350,15 @@ def _cmd_sensitivity(args) -> int:
         what = "finished run" if args.epoch is None else f"run with {needed}"
         raise FileNotFoundError(f"no {what} under {folder}: run `glandseg grid --preset {args.preset}` first")
     for run_dir in tqdm(runs, desc="sweeping runs", unit="run"):
-        path = sensitivity.write_sweep(run_dir, root=args.data, grid=grid, overwrite=args.overwrite, epoch=args.epoch)
+        path = sensitivity.write_sweep(run_dir, root=args.data, grid=grid, overwrite=args.overwrite, epoch=args.epoch,
+                                       splits=args.splits)
         rec = json.loads(path.read_text())
         own, chosen = rec["chosen"]["own"], rec["chosen"]["by_val"]
         row = rec["scores"]["val"][chosen]
         parts = [f"{split} F1 {rec['scores'][split][own]['f1']:.3f} -> {rec['scores'][split][chosen]['f1']:.3f}"
-                 for split in ("testA", "testB")]
+                 for split in ("testA", "testB") if split in rec["scores"]]
+        if not parts:  # a validation-only sweep
+            parts = [f"val F1 {rec['scores']['val'][own]['f1']:.3f} -> {row['f1']:.3f}"]
         tqdm.write(f"{run_dir.name}: validation chose opening {row['opening_radius_px']} px, smallest object "
                    f"{row['min_size_px']} px; {'; '.join(parts)}  ({path})")
     return 0
@@ -468,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", nargs="+", type=int, default=list(sweep_defaults.min_size_px), metavar="PX",
                    help=f"smallest object sizes in original pixels (default: {' '.join(map(str, sweep_defaults.min_size_px))})")
     p.add_argument("--overwrite", action="store_true", help="sweep runs again that already have a sweep")
+    p.add_argument("--splits", nargs="+", choices=("val", "testA", "testB"), default=["val", "testA", "testB"],
+                   metavar="PART", help="parts to score: val, testA, testB (default: all; `--splits val` is enough to "
+                   "choose between candidate protocols, and much faster)")
     _backend_arg(p)
     p.add_argument("--data", type=Path, default=None, metavar="DIR", help="GlaS data folder (default: GLANDSEG_DATA or user data dir)")
     p.add_argument("--results", default="results", help="results folder (default: results)")

@@ -346,7 +346,8 @@ def test_best_run_protocols_and_protocol_differences():
     assert w["runs"] == 3 and w["seconds"] == 8.0 and w["seconds_range"] == (5.0, 20.0)
     assert w["epochs"] == "varies: 4, 2" and w["size"] == "288x192"
     rows = {r["field"]: r for r in analysis.protocol_differences([rec, changed])}
-    assert rows["train.learning_rate"] == {"field": "train.learning_rate", "paper": 1e-3, "workshop": 2e-3}
+    assert rows["train.learning_rate"] == {"field": "train.learning_rate", "paper": 1e-3,
+                                           "workshop": preset_config("workshop").train.learning_rate}
     assert rows["train.epochs"]["workshop"] == "varies: 4, 2" and rows["preprocess.size"]["workshop"] == (288, 192)
     # settings the workshop shares with the paper, and the grid fields, are not listed
     assert "train.batch_size" not in rows and "train.loss" not in rows and "seed" not in rows

@@ -211,6 +211,22 @@ def test_cli_sweeps_finished_runs_and_names_what_is_missing(smoke_run, tmp_path,
     assert "SweepGrid.opening_radius_px" in capsys.readouterr().err
 
 
+def test_a_validation_only_sweep_scores_the_same_validation_rows(swept, tmp_path, capsys):
+    run, _, grid, sweep = swept
+    copy = tmp_path / "smoke" / run.name
+    shutil.copytree(run, copy)
+    (copy / sensitivity.FILENAME).unlink()
+    val_only = sensitivity.sweep_run(copy, grid=grid, splits=("val",))
+    assert list(val_only["scores"]) == ["val"] and val_only["scores"]["val"] == sweep["scores"]["val"]
+    assert val_only["chosen"] == sweep["chosen"]
+    with pytest.raises(ValueError, match="splits"):
+        sensitivity.sweep_run(copy, grid=grid, splits=("test",))
+    assert cli.main(["sensitivity", "smoke", "--results", str(tmp_path), "--opening", "0", "2", "--min-size", "5", "20",
+                     "--splits", "val"]) == 0
+    assert "; val F1 " in capsys.readouterr().out
+    assert list(json.loads((copy / sensitivity.FILENAME).read_text())["scores"]) == ["val"]
+
+
 def test_an_epoch_snapshot_of_an_unfinished_run_sweeps_like_the_finished_network(swept, tmp_path, capsys):
     run, _, grid, sweep = swept
     # An unfinished run: config and the epoch-1 snapshot only (for a 1-epoch run, the kept network).

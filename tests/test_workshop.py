@@ -116,6 +116,15 @@ def test_protocol_choice_compares_candidates_seed_by_seed_on_validation_only():
     assert table.columns[1:3] == ["validation F1, seed 0", "validation F1, seed 1"]
     assert table.rows[1][3] == "0.800" and "opening 8 px, from 1000 px" in table.rows[1][4]
     assert workshop.protocol_choice_table([]).rows[0][0] == "not run yet"
+    # a validation-only sweep takes its Test A from the run's record, or shows none
+    val_only = [{**sw, "scores": {"val": sw["scores"]["val"]}, "preset": "workshop", "run_id": f"r{k}"}
+                for k, sw in enumerate(sweeps[2:4])]
+    recs = [{"preset": "workshop", "run_id": "r0", "metrics": {"testA": {"pooled": {"f1": 0.6}}}},
+            {"preset": "workshop", "run_id": "r1", "metrics": {"testA": {"pooled": {"f1": 0.7}}}}]
+    [row] = workshop.protocol_choice_rows(val_only, records=recs)
+    assert row["testA_mean"] == pytest.approx(0.65) and row["val_mean"] == pytest.approx(0.80)
+    [row] = workshop.protocol_choice_rows(val_only, records=recs[:1])
+    assert row["testA_mean"] is None and workshop.protocol_choice_table([row]).rows[0][-1] == "—"
     # the larger protocol wins on validation; a budget leaves out what does not fit
     assert second["minutes"] == pytest.approx(5.11, abs=0.01) and first["minutes"] == pytest.approx(5.68, abs=0.01)
     text = workshop.protocol_choice_sentence(rows, small)

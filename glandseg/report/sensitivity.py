@@ -173,7 +173,7 @@ def _run_config(run_dir: Path) -> ExperimentConfig:
 
 
 def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=None, metric: str = "f1",
-              epoch: int | None = None) -> dict:
+              epoch: int | None = None, splits=SPLITS) -> dict:
     """Sweep the post-processing of one finished run (see the module docstring).
 
     Parameters
@@ -194,6 +194,10 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
         kept at the learning-curve epochs) instead of the one validation selected. The run need
         not be finished: this separates what training has learnt by then from what the
         post-processing sizes make of it, e.g. to compare protocols at equal epochs.
+    splits : sequence of {"val", "testA", "testB"}
+        The parts to score (default all). ``("val",)`` alone is what choosing between
+        candidate protocols needs, in a sixteenth of the time (scoring every setting on the
+        80 test images is most of a sweep's work); ``"val"`` is always scored.
 
     Returns
     -------
@@ -201,7 +205,7 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
         ``kind`` ("postprocess sweep"), ``run_id``, ``preset``, ``seed``, ``config`` (the run
         record's), ``own`` (the run's opening radius and smallest size), ``grid``, ``metric``,
         ``val_names``, ``scores`` (split -> one row per setting, :func:`score_settings`),
-        ``chosen`` (the index of the setting :func:`choose` picks on the validation images,
+        (only the ``splits`` scored), ``chosen`` (the index of the setting :func:`choose` picks on the validation images,
         and the run's own index), ``epoch`` (None for the selected network) and ``provenance``.
 
     Raises
@@ -218,6 +222,10 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     grid = SweepGrid() if grid is None else grid
     if metric not in SCORE_KEYS[:3]:
         raise ValueError(f"metric must be one of {SCORE_KEYS[:3]}. Received: metric={metric!r}")
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise ValueError(f"splits must be among {SPLITS}. Received: splits={tuple(splits)!r}")
+    splits = [s for s in SPLITS if s in splits or s == "val"]
     config = _run_config(run_dir)
     if epoch is None:
         for name in ("record.json", "training.json"):
@@ -230,7 +238,7 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
                                     "(glandseg grid --curve)")
     record = json.loads((run_dir / "record.json").read_text()) if (run_dir / "record.json").is_file() else {}
     cache_dir = Path(cache_dir) if cache_dir is not None else run_dir.parent.parent / ".cache"
-    samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS)}
+    samples = {split: runner.load_samples(config, split, root) for split in ("train", *runner.TEST_SPLITS) if split == "train" or split in splits}
     if (run_dir / "training.json").is_file():
         val_names = json.loads((run_dir / "training.json").read_text()).get("val_names") or []
     else:  # an unfinished run: the same draw the training made
@@ -247,7 +255,7 @@ def sweep_run(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=No
     model = train.load_trained(config, run_dir, weights=None if epoch is None else train.snapshot_path(run_dir, epoch))
     model = predict.fold_batch_norm(model)  # once for every split
     scores = {}
-    for split in SPLITS:
+    for split in splits:
         if split == "val":
             by_name = {s.name: s for s in samples["train"]}
             chosen_samples = [by_name[n] for n in val_names]
@@ -281,7 +289,7 @@ def sweep_filename(epoch: int | None = None) -> str:
 
 
 def write_sweep(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=None, overwrite: bool = False,
-                epoch: int | None = None) -> Path:
+                epoch: int | None = None, splits=SPLITS) -> Path:
     """:func:`sweep_run` written atomically to ``<run_dir>/`` :func:`sweep_filename` ``(epoch)``.
 
     A run that already has one is skipped (the path is returned) unless ``overwrite``.
@@ -289,7 +297,8 @@ def write_sweep(run_dir, *, root=None, grid: SweepGrid | None = None, cache_dir=
     path = Path(run_dir) / sweep_filename(epoch)
     if path.exists() and not overwrite:
         return path
-    results.write_json_atomic(path, sweep_run(run_dir, root=root, grid=grid, cache_dir=cache_dir, epoch=epoch))
+    results.write_json_atomic(path, sweep_run(run_dir, root=root, grid=grid, cache_dir=cache_dir, epoch=epoch,
+                                              splits=splits))
     return path
 
 

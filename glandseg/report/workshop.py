@@ -319,7 +319,18 @@ def _training_protocol(config: dict) -> str:
     return protocol_line(config).rsplit(", objects from", 1)[0]
 
 
-def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None) -> list[dict]:
+def _own_test_a(sweep, recorded):
+    if "testA" in sweep["scores"]:
+        return float(sweep["scores"]["testA"][sweep["chosen"]["own"]]["f1"])
+    rec = recorded.get((sweep.get("preset"), sweep.get("run_id")))
+    return None if rec is None else float(rec["metrics"]["testA"]["pooled"]["f1"])
+
+
+def _mean_or_none(values):
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
+def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None, records=()) -> list[dict]:
     """Candidate training protocols compared on their validation images, one row per protocol.
 
     The runs of each protocol are post-processing sweeps (:mod:`glandseg.report.sensitivity`)
@@ -335,6 +346,9 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None) -> list[dict
     us_per_px : float, optional
         Training time per crop pixel of the slowest CPU (microseconds, :func:`timings`): adds each
         protocol's estimated training minutes there.
+    records : list of dict, optional
+        The runs' records (``load_records(..., tagged=True)``): the Test A F1 of a run whose
+        sweep scored the validation images only (``glandseg sensitivity --splits val``).
 
     Returns
     -------
@@ -343,7 +357,8 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None) -> list[dict
         validation F1 at the protocol's own post-processing), ``val_mean``, ``best_setting``
         (``(opening_radius_px, min_size_px)`` with the highest mean validation F1) and
         ``best_val_mean``, ``testA_mean`` (Test A F1 at the own post-processing, mean over the
-        runs), and ``minutes`` (None without ``us_per_px``).
+        runs; None where a run has neither a Test A sweep nor a record), and ``minutes`` (None
+        without ``us_per_px``).
 
     Examples
     --------
@@ -359,6 +374,7 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None) -> list[dict
     """
     from glandseg.report import sensitivity
 
+    recorded = {(r.get("preset"), r.get("run_id")): r for r in records}
     groups: dict[str, list] = {}
     for sw in sweeps:
         if results.config_label(sw["config"]) == label:
@@ -373,7 +389,7 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None) -> list[dict
                      "val_mean": float(np.mean(list(val.values()))),
                      "best_setting": (grid["opening_radius_px"][i], grid["min_size_px"][j]),
                      "best_val_mean": float(grid["values"][i, j]),
-                     "testA_mean": float(np.mean([sw["scores"]["testA"][sw["chosen"]["own"]]["f1"] for sw in group])),
+                     "testA_mean": _mean_or_none([_own_test_a(sw, recorded) for sw in group]),
                      "minutes": None if us_per_px is None else estimate_minutes(group[0]["config"], us_per_px)})
     return rows
 
@@ -415,7 +431,8 @@ def protocol_choice_table(rows, caption=None) -> Table:
     body = [[r["protocol"]] + [f"{r['val'][s]:.3f}" if s in r["val"] else "—" for s in seeds]
             + [f"{r['val_mean']:.3f}",
                f"{r['best_val_mean']:.3f} (opening {r['best_setting'][0]} px, from {r['best_setting'][1]} px)",
-               "—" if r["minutes"] is None else f"{r['minutes']:.1f}", f"{r['testA_mean']:.3f}"]
+               "—" if r["minutes"] is None else f"{r['minutes']:.1f}",
+               "—" if r["testA_mean"] is None else f"{r['testA_mean']:.3f}"]
             for r in rows]
     cols = (["training protocol"] + [f"validation F1, seed {s}" for s in seeds]
             + ["validation F1, mean", "best post-processing on validation (mean F1)",
