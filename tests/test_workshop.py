@@ -131,7 +131,13 @@ def test_protocol_choice_compares_candidates_seed_by_seed_on_validation_only():
     assert text.startswith(f"The validation images chose {second['protocol']} (mean validation F1 0.800 over 2 seeds")
     assert text.endswith("trains another one: " + first["protocol"] + ".")
     text = workshop.protocol_choice_sentence(rows, large, budget_min=5.5)
-    assert "1 protocol over 5.5 minutes took no part" in text and text.endswith("The workshop preset trains this protocol.")
+    assert "1 protocol over 5.5 minutes took no part" in text and "next best" not in text
+    assert "an opening of 8 px and objects from 1000 px (mean F1 0.900)" in text
+    assert text.endswith(f"trains this protocol, with an opening of {large['postprocess']['opening_radius_px']} px "
+                         "and objects from 1000 px.")
+    opened = {**large, "postprocess": {**large["postprocess"], "opening_radius_px": 8}}
+    assert workshop.protocol_choice_sentence(rows, opened).endswith("trains this protocol with this post-processing.")
+    assert f"; the next best, {first['protocol']}, scored 0.750" in workshop.protocol_choice_sentence(rows, large)
     assert "No candidate" in workshop.protocol_choice_sentence(rows, small, budget_min=5.0)
 
 
@@ -359,3 +365,12 @@ def test_strip_widgets_keeps_everything_but_widget_outputs(tmp_path):
     again = nbformat.read(path, as_version=4)
     assert [o.output_type for o in again.cells[1].outputs] == ["stream"] and "widgets" not in again.metadata
     assert workshop.strip_widgets(path) == 0
+
+
+def test_protocol_choice_margin_weighs_protocols_against_seeds():
+    close = [{"val_mean": 0.70, "val": {0: 0.60, 1: 0.80}}, {"val_mean": 0.72, "val": {0: 0.62, 1: 0.82}}]
+    text = workshop.protocol_choice_margin(close)
+    assert "spans 0.020" in text and "span 0.200 on average" in text and "within the noise" in text
+    apart = [{"val_mean": 0.60, "val": {0: 0.59, 1: 0.61}}, {"val_mean": 0.80, "val": {0: 0.79, 1: 0.81}}]
+    assert "differ by more than their seeds do" in workshop.protocol_choice_margin(apart)
+    assert "no choice to judge" in workshop.protocol_choice_margin(apart[:1])

@@ -18,7 +18,7 @@ from glandseg.report import training
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
-__all__ = ["short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
+__all__ = ["short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_margin", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
            "protocol_line", "provenance_table", "execution_summary", "strip_widgets"]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
@@ -395,34 +395,72 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None, records=()) 
 
 
 def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> str:
-    """Which candidate the validation images chose, and whether the preset trains it.
+    """Which candidate the validation images chose, by how much, and whether the preset trains it.
 
     The choice is the highest mean validation F1 among the protocols whose estimated minutes
-    (``rows[i]["minutes"]``) fit ``budget_min``; rows without an estimate are taken to fit.
+    (``rows[i]["minutes"]``) fit ``budget_min``; rows without an estimate are taken to fit. Its
+    post-processing is the setting with the best mean validation F1 (``best_setting``).
 
     Examples
     --------
     >>> from glandseg.config import preset_config
     >>> cfg = preset_config("workshop").to_dict()
-    >>> rows = [{"protocol": "A", "val_mean": 0.8, "minutes": 20.0, "config": cfg},
-    ...         {"protocol": _training_protocol(cfg), "val_mean": 0.7, "minutes": 12.0, "config": cfg}]
-    >>> protocol_choice_sentence(rows, cfg).endswith("The workshop preset trains this protocol.")
+    >>> post = (cfg["postprocess"]["opening_radius_px"], cfg["postprocess"]["min_size_px"])
+    >>> rows = [{"protocol": "A", "val_mean": 0.8, "minutes": 20.0, "config": cfg, "best_setting": post},
+    ...         {"protocol": _training_protocol(cfg), "val_mean": 0.7, "minutes": 12.0, "config": cfg,
+    ...          "best_setting": post, "best_val_mean": 0.71}]
+    >>> protocol_choice_sentence(rows, cfg).endswith("The workshop preset trains this protocol with this post-processing.")
     True
     """
     fitting = [r for r in rows if r.get("minutes") is None or r["minutes"] <= budget_min]
     if not fitting:
         return f"No candidate protocol with a record fits {budget_min:g} minutes yet."
-    best = max(fitting, key=lambda r: r["val_mean"])
+    ranked = sorted(fitting, key=lambda r: r["val_mean"], reverse=True)
+    best = ranked[0]
     over = [r for r in rows if r not in fitting]
     text = (f"The validation images chose {best['protocol']} (mean validation F1 {best['val_mean']:.3f} over "
             f"{len(best.get('seeds', [])) or 'its'} seeds"
             + (f", about {best['minutes']:.1f} minutes of training on the slowest CPU" if best.get("minutes") is not None else "")
-            + ")" + (f"; {len(over)} protocol{'s' if len(over) > 1 else ''} over {budget_min:g} minutes took no part" if over else "")
-            + ". ")
+            + ")")
+    if len(ranked) > 1:
+        text += f"; the next best, {ranked[1]['protocol']}, scored {ranked[1]['val_mean']:.3f}"
+    if over:
+        text += f"; {len(over)} protocol{'s' if len(over) > 1 else ''} over {budget_min:g} minutes took no part"
+    opening, size = best["best_setting"]
+    text += (f". On its validation images the post-processing scored best with an opening of {opening} px and "
+             f"objects from {size} px (mean F1 {best['best_val_mean']:.3f}). ")
+    post = preset_config.get("postprocess", {})
     same = _training_protocol(preset_config) == best["protocol"]
+    same_post = (post.get("opening_radius_px"), post.get("min_size_px")) == (opening, size)
     name = preset_config.get("preset", "this")
-    return text + (f"The {name} preset trains this protocol." if same else
-                   f"The {name} preset trains another one: {_training_protocol(preset_config)}.")
+    if same and same_post:
+        return text + f"The {name} preset trains this protocol with this post-processing."
+    if same:
+        return text + (f"The {name} preset trains this protocol, with an opening of {post.get('opening_radius_px')} px "
+                       f"and objects from {post.get('min_size_px')} px.")
+    return text + f"The {name} preset trains another one: {_training_protocol(preset_config)}."
+
+
+def protocol_choice_margin(rows) -> str:
+    """How far apart the protocols are, against how far apart the seeds are, in one sentence.
+
+    The spread between protocols is the range of their mean validation F1; the spread between
+    seeds is, for each protocol, the range over its seeds, averaged over the protocols.
+
+    Examples
+    --------
+    >>> rows = [{"val_mean": 0.75, "val": {0: 0.6, 1: 0.9}}, {"val_mean": 0.80, "val": {0: 0.7, 1: 0.9}}]
+    >>> print(protocol_choice_margin(rows))
+    The protocols' mean validation F1 spans 0.050; one protocol's seeds span 0.250 on average, so the choice is within the noise of five validation images a seed.
+    """
+    if len(rows) < 2:
+        return "Fewer than two candidate protocols have been swept: there is no choice to judge yet."
+    between = max(r["val_mean"] for r in rows) - min(r["val_mean"] for r in rows)
+    seeds = float(np.mean([max(r["val"].values()) - min(r["val"].values()) for r in rows]))
+    verdict = ("so the choice is within the noise of five validation images a seed" if seeds >= between
+               else "so the protocols differ by more than their seeds do")
+    return (f"The protocols' mean validation F1 spans {between:.3f}; one protocol's seeds span {seeds:.3f} "
+            f"on average, {verdict}.")
 
 
 def protocol_choice_table(rows, caption=None) -> Table:
