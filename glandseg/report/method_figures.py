@@ -517,8 +517,9 @@ OPEN_DECISIONS = (
      "train.learning_rate"),
     ("Learning-rate schedule", "not stated", "see learning rate", "train.lr_schedule"),
     ("Batch size", "not stated", "fits the 416x288 crops in memory", "train.batch_size"),
-    ("Validation split", "not stated", "whole training images held out (drawn with the seed); the "
-     "weights with the lowest validation loss are used", "train.val_images"),
+    ("Validation split", "not stated", "whole training images held out (drawn with the seed)", "train.val_images"),
+    ("Which network predicts", "not stated", "the epoch with the lowest validation loss; the last epoch "
+     "as an option", "train.keep"),
     ("Otsu on maps without two classes", "Otsu threshold",
      "the Otsu threshold is clipped into a range, so all-background maps give no gland and "
      "all-gland maps one region", "glandseg.postprocess.OTSU_RANGE"),
