@@ -529,7 +529,7 @@ OPEN_DECISIONS = (
      "postprocess.hole_size_px"),
     ("Noise removal", "remove noise (size not stated)", "objects under a size removed after hole filling",
      "postprocess.min_size_px"),
-    ("Opening", "morphological operations (not listed)", "none by default; 4 px in the workshop preset, "
+    ("Opening", "morphological operations (not listed)", "none by default; the workshop preset's was "
      "chosen on the validation images", "postprocess.opening_radius_px"),
     ("Connectivity of glands", "connected components", "4-connected", "postprocess.connectivity"),
     ("Input size (preset choice)", "832x576", "832x576 (paper); smaller in the CPU presets", "preprocess.size"),
