@@ -303,15 +303,18 @@ def protocol_line(config: dict) -> str:
 
     Examples
     --------
-    >>> from glandseg.config import preset_config
+    >>> from glandseg.config import PostprocessConfig, preset_config
     >>> protocol_line(preset_config("paper").to_dict())
     'images 832x576, paper crops of 416x288, 100 epochs of batch 8, adam, lr 0.001, constant, objects from 200 px'
+    >>> protocol_line(preset_config("paper").replace(postprocess=PostprocessConfig(opening_radius_px=4)).to_dict())[-44:]
+    'objects from 200 px after an opening of 4 px'
     """
     from glandseg.report.analysis import protocol
 
     p = protocol({"config": config})
+    opening = config.get("postprocess", {}).get("opening_radius_px") or 0
     return (f"images {p['size']}, {p['augment']} crops of {p['crop']}, {p['epochs']} epochs of batch {p['batch_size']}, "
-            f"{p['optimizer']}, objects from {p['min_object_px']} px")
+            f"{p['optimizer']}, objects from {p['min_object_px']} px" + (f" after an opening of {opening} px" if opening else ""))
 
 
 def _training_protocol(config: dict) -> str:
