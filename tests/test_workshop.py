@@ -299,7 +299,9 @@ def test_provenance_table_names_protocol_time_cpu_and_commit():
     w, h = config["preprocess"]["size"]
     cw, ch = config["augment"]["crop_size"]
     assert rows["protocol"].startswith(f"images {w}x{h}, random crops of {cw}x{ch}, {config['train']['epochs']} epochs")
-    assert rows["protocol"].endswith(f"objects from {config['postprocess']['min_size_px']} px")
+    post = config["postprocess"]
+    assert rows["protocol"].endswith(f"objects from {post['min_size_px']} px"
+                                     + (f" after an opening of {post['opening_radius_px']} px" if post["opening_radius_px"] else ""))
     assert rows["trained"] == "10.5 min in mixed_bfloat16"
     assert rows["code"] == "glandseg 0.1.0, commit 0123456789 (with uncommitted changes)"
     assert rows["CPU"] == "Xeon (family 6, model 207); bfloat16: native; load at the end 1.5"
