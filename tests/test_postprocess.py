@@ -352,3 +352,24 @@ def test_integer_01_mask_is_accepted():
     mask = np.zeros((20, 20), dtype=np.uint8)
     mask[2:18, 2:18] = 1
     np.testing.assert_array_equal(clean_mask(mask), mask.astype(bool))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mask=st.integers(0, 2**31 - 1).map(
+        lambda seed: np.random.default_rng(seed).random((24, 31)) < np.random.default_rng(seed + 1).uniform(0.3, 0.9)),
+    radius=st.integers(1, 6),
+)
+def test_disk_opening_equals_scipys_opening_by_the_disk(mask, radius):
+    from scipy import ndimage as ndi
+    from skimage.morphology import disk
+
+    from glandseg.postprocess import disk_opening
+
+    pad = 2 * radius + 1  # as clean_mask pads: the disk, twice over, stays inside the array
+    padded = np.pad(mask, pad, constant_values=True)
+    expected = ndi.binary_opening(padded, structure=disk(radius).astype(bool))[pad:-pad, pad:-pad]
+    assert np.array_equal(disk_opening(padded, radius)[pad:-pad, pad:-pad], expected)
+    # with no background, or nothing left by the erosion
+    assert disk_opening(np.ones((5, 5), bool), radius).all()
+    assert not disk_opening(np.eye(5, dtype=bool), radius).any()
