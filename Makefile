@@ -139,12 +139,12 @@ check-book: $(STAMP)
 
 # The Workshop chapter shows this committed execution of notebooks/workshop.py at the workshop
 # preset (make book never trains). It runs in build/workshop-notebook, so the student's run
-# folder (my-runs/) stays out of the checkout; needs the GlaS data and an otherwise idle CPU,
-# since the page reports the training time.
+# folder (my-runs/) stays out of the checkout; needs the GlaS data (GLANDSEG_DATA, relative to
+# the checkout or absolute) and an otherwise idle CPU, since the page reports the training time.
 workshop-notebook: $(STAMP)
 	rm -rf build/workshop-notebook && mkdir -p build/workshop-notebook
 	$(VENV)/bin/jupytext --to ipynb -o build/workshop-notebook/workshop.ipynb notebooks/workshop.py
-	cd build/workshop-notebook && KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 \
+	cd build/workshop-notebook && $(if $(GLANDSEG_DATA),GLANDSEG_DATA=$(abspath $(GLANDSEG_DATA))) KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 \
 	  ../../$(VENV)/bin/papermill workshop.ipynb executed.ipynb -p verbose 2
 	$(PY) -c 'from glandseg.report.workshop import strip_widgets; strip_widgets("build/workshop-notebook/executed.ipynb")'
 	cp build/workshop-notebook/executed.ipynb book/workshop-notebook.ipynb

@@ -225,9 +225,8 @@ print(workshop.expected(records, "RGB + L3", preset=preset))
 # %%
 print(f"your run keeps objects of at least {config.postprocess.min_size_px} px; "
       f"the paper's protocol keeps {preset_config('paper').postprocess.min_size_px} px")
-# The sweeps of the paired-precision runs (results/precision) are at the workshop preset too.
-sweeps = sensitivity.load_sweeps(results_dir) + sensitivity.load_sweeps(results_dir / "precision")
-print(workshop.min_size_effect(sweeps, label, preset=preset))
+sweeps = sensitivity.load_sweeps(results_dir)
+print(workshop.min_size_effect(sweeps, label, preset=preset, opening_radius_px=config.postprocess.opening_radius_px))
 
 # %% [markdown]
 # <details><summary>Solution</summary>

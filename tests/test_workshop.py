@@ -81,6 +81,8 @@ def test_min_size_effect_averages_the_sweeps_of_one_configuration():
     assert workshop.min_size_effect(sweeps, "H + L3") == (
         "H + L3 at the cpu preset (2 runs): Test A F1 0.700 at 200 px, 0.800 at 1000 px.")
     assert "No post-processing sweep" in workshop.min_size_effect(sweeps, "RGB + L3")
+    assert workshop.min_size_effect(sweeps, "H + L3", opening_radius_px=4) == (
+        "H + L3 at the cpu preset (2 runs): Test A F1 after an opening of 4 px 4.700 at 200 px, 4.800 at 1000 px.")
 
 
 def test_protocol_choice_compares_candidates_seed_by_seed_on_validation_only():

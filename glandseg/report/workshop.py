@@ -180,7 +180,8 @@ def min_size_effect(sweeps, label, *, split="testA", opening_radius_px=0, preset
     part = {"testA": "Test A", "testB": "Test B", "val": "validation"}[split]
     sizes = ", ".join(f"{f1:.3f} at {m} px" for m, f1 in sorted(rows[0]["f1"].items()))
     runs = rows[0]["runs"]
-    return f"{label} at the {preset} preset ({runs} run{'s' if runs > 1 else ''}): {part} F1 {sizes}."
+    opened = f" after an opening of {opening_radius_px} px" if opening_radius_px else ""
+    return f"{label} at the {preset} preset ({runs} run{'s' if runs > 1 else ''}): {part} F1{opened} {sizes}."
 
 
 def cpu_kind(record) -> dict:
