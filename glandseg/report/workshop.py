@@ -18,8 +18,11 @@ from glandseg.report import training
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
-__all__ = ["short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_margin", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
-           "protocol_line", "provenance_table", "execution_summary", "strip_widgets"]
+__all__ = [
+    "short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_margin",
+    "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table",
+    "estimate_minutes", "protocol_line", "provenance_table", "execution_summary", "strip_widgets",
+]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
 
@@ -299,8 +302,16 @@ def timings_table(records, presets=("workshop",), caption=None, estimate_for=Non
     return Table(cols, body or [["not run yet"] + [""] * (len(cols) - 1)], caption=caption)
 
 
-def protocol_line(config: dict) -> str:
+def protocol_line(config: dict, postprocess: bool = True) -> str:
     """A record's (or ``ExperimentConfig.to_dict()``'s) training protocol in one line.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration, as a record stores it.
+    postprocess : bool, optional
+        Whether to end with the post-processing (smallest object kept, opening). Without it, the
+        line names only what training does: what a candidate protocol changes.
 
     Examples
     --------
@@ -309,18 +320,18 @@ def protocol_line(config: dict) -> str:
     'images 832x576, paper crops of 416x288, 100 epochs of batch 8, adam, lr 0.001, constant, objects from 200 px'
     >>> protocol_line(preset_config("paper").replace(postprocess=PostprocessConfig(opening_radius_px=4)).to_dict())[-44:]
     'objects from 200 px after an opening of 4 px'
+    >>> protocol_line(preset_config("paper").to_dict(), postprocess=False)[-24:]
+    'adam, lr 0.001, constant'
     """
     from glandseg.report.analysis import protocol
 
     p = protocol({"config": config})
     opening = config.get("postprocess", {}).get("opening_radius_px") or 0
-    return (f"images {p['size']}, {p['augment']} crops of {p['crop']}, {p['epochs']} epochs of batch {p['batch_size']}, "
-            f"{p['optimizer']}, objects from {p['min_object_px']} px" + (f" after an opening of {opening} px" if opening else ""))
-
-
-def _training_protocol(config: dict) -> str:
-    """:func:`protocol_line` without the post-processing: what a candidate changes."""
-    return protocol_line(config).rsplit(", objects from", 1)[0]
+    line = (f"images {p['size']}, {p['augment']} crops of {p['crop']}, {p['epochs']} epochs of batch {p['batch_size']}, "
+            f"{p['optimizer']}")
+    if not postprocess:
+        return line
+    return line + f", objects from {p['min_object_px']} px" + (f" after an opening of {opening} px" if opening else "")
 
 
 def _own_test_a(sweep, recorded):
@@ -382,7 +393,7 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None, records=()) 
     groups: dict[str, list] = {}
     for sw in sweeps:
         if results.config_label(sw["config"]) == label:
-            groups.setdefault(_training_protocol(sw["config"]), []).append(sw)
+            groups.setdefault(protocol_line(sw["config"], postprocess=False), []).append(sw)
     rows = []
     for line, group in groups.items():
         group = sorted(group, key=lambda sw: sw.get("seed", 0))
@@ -411,7 +422,7 @@ def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> s
     >>> cfg = preset_config("workshop").to_dict()
     >>> post = (cfg["postprocess"]["opening_radius_px"], cfg["postprocess"]["min_size_px"])
     >>> rows = [{"protocol": "A", "val_mean": 0.8, "minutes": 20.0, "config": cfg, "best_setting": post},
-    ...         {"protocol": _training_protocol(cfg), "val_mean": 0.7, "minutes": 12.0, "config": cfg,
+    ...         {"protocol": protocol_line(cfg, postprocess=False), "val_mean": 0.7, "minutes": 12.0, "config": cfg,
     ...          "best_setting": post, "best_val_mean": 0.71}]
     >>> protocol_choice_sentence(rows, cfg).endswith("The workshop preset trains this protocol with this post-processing.")
     True
@@ -434,7 +445,7 @@ def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> s
     text += (f". On its validation images the post-processing scored best with an opening of {opening} px and "
              f"objects from {size} px (mean F1 {best['best_val_mean']:.3f}). ")
     post = preset_config.get("postprocess", {})
-    same = _training_protocol(preset_config) == best["protocol"]
+    same = protocol_line(preset_config, postprocess=False) == best["protocol"]
     same_post = (post.get("opening_radius_px"), post.get("min_size_px")) == (opening, size)
     name = preset_config.get("preset", "this")
     if same and same_post:
@@ -442,7 +453,7 @@ def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> s
     if same:
         return text + (f"The {name} preset trains this protocol, with an opening of {post.get('opening_radius_px')} px "
                        f"and objects from {post.get('min_size_px')} px.")
-    return text + f"The {name} preset trains another one: {_training_protocol(preset_config)}."
+    return text + f"The {name} preset trains another one: {protocol_line(preset_config, postprocess=False)}."
 
 
 def protocol_choice_margin(rows) -> str:
