@@ -13,6 +13,7 @@ from skimage.filters import threshold_otsu
 from glandseg.config import PostprocessConfig
 from glandseg.postprocess import (
     clean_mask,
+    mask_to_instances,
     resize_probability,
     threshold,
     threshold_value,
@@ -271,6 +272,21 @@ def test_to_instances_labels_have_no_gaps(prob, config, scale):
 
 
 @settings(max_examples=50, deadline=None)
+@given(prob=_probs, config=_configs, radius=st.integers(0, 2), scale=st.sampled_from([None, 0.5, 2.0]))
+def test_to_instances_is_the_cleaned_labelled_mask(prob, config, radius, scale):
+    # what a sweep relies on: threshold once, then clean and label under each setting
+    from skimage.measure import label
+
+    config = config.replace(opening_radius_px=radius)
+    shape = prob.shape if scale is None else tuple(max(1, round(n * scale)) for n in prob.shape)
+    mask = threshold(resize_probability(prob, shape), config.threshold)
+    got = mask_to_instances(mask, config)
+    np.testing.assert_array_equal(got, to_instances(prob, shape, config))
+    np.testing.assert_array_equal(got, label(clean_mask(mask, config), connectivity=config.connectivity))
+    assert got.dtype == np.int32
+
+
+@settings(max_examples=50, deadline=None)
 @given(prob=_probs, t=st.floats(0, 1, exclude_min=True, exclude_max=True))
 def test_fixed_threshold_is_numpy_comparison(prob, t):
     np.testing.assert_array_equal(threshold(prob, t), prob > t)
@@ -346,6 +362,8 @@ def test_bad_config_raises():
 def test_bad_mask_raises(mask, match):
     with pytest.raises(ValueError, match=match):
         clean_mask(mask)
+    with pytest.raises(ValueError, match=match):
+        mask_to_instances(mask)
 
 
 def test_integer_01_mask_is_accepted():

@@ -52,9 +52,10 @@ def _blobs(seed):
 
 def test_score_settings_equals_scoring_each_setting_on_its_own():
     probs, gts = zip(*(_blobs(s) for s in range(3)))
-    setting_list = [PostprocessConfig(min_size_px=m, opening_radius_px=r) for r in (0, 3) for m in (20, 150)]
+    setting_list = [PostprocessConfig(min_size_px=m, opening_radius_px=r, threshold=t)
+                    for t, r in (("otsu", 0), ("otsu", 3), (0.6, 3)) for m in (20, 150)]
     rows = sensitivity.score_settings(probs, gts, setting_list)
-    assert len(rows) == 4
+    assert len(rows) == 6
     for row, setting in zip(rows, setting_list):
         segs = [postprocess.to_instances(p, g.shape, setting) for p, g in zip(probs, gts)]
         tp, fp, fn = np.sum([metrics.f1_counts(s, g) for s, g in zip(segs, gts)], axis=0)

@@ -64,6 +64,7 @@ def test_load_curves_reads_finished_and_running_runs(tmp_path):
     assert [p["epoch"] for p in curves["paper"]["points"]] == [1, 2]
     assert curves["cpu-long"]["finished"] and curves["cpu-long"]["cpu"] == "Test CPU"
     assert curves["paper"]["epoch_seconds"] == [101.0, 102.0]
+    assert curves["paper"]["config"] == {"preset": "paper", "train": {"epochs": 100}}
 
 
 def test_training_estimate_projects_from_the_epochs_after_the_first():

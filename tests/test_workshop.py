@@ -72,6 +72,57 @@ def test_expected_quotes_the_preset_then_falls_back_to_a_labelled_other_preset()
     assert "not been run yet" in workshop.expected(recs, "H + L2")
 
 
+def test_aim_verdict_takes_the_best_configuration_with_all_its_seeds():
+    recs = [_record("workshop", s, f) for s, f in ((0, 0.70), (1, 0.71), (2, 0.72))]  # H + L3: mean 0.71
+    recs += [_record("workshop", s, f, loss="L1") for s, f in ((0, 0.60), (1, 0.64))]  # seed 2 missing
+    recs += [_record("workshop", 2, 0.99, loss="L1")]
+    recs[-1]["config"]["data"] = "synthetic"  # not on GlaS: does not complete L1
+    recs += [_record("cpu", s, 0.9, loss="L2") for s in (0, 1, 2)]  # another preset
+    assert workshop.aim_verdict(recs) == ("The best of 1 configuration with seeds 0, 1, 2 at the workshop preset, "
+                                          "H + L3, reaches Test A F1 0.710 ± 0.010 (mean ± sd): 0.010 short of the "
+                                          "aim of 0.72.")
+    recs += [_record("workshop", s, f, input="rgb") for s, f in ((0, 0.73), (1, 0.75), (2, 0.74))]
+    text = workshop.aim_verdict(recs)
+    assert text.startswith("The best of 2 configurations") and "RGB + L3, reaches Test A F1 0.740 ± 0.010" in text
+    assert text.endswith("it meets the aim of 0.72.")
+    assert workshop.aim_verdict(recs, preset="cpu").endswith("H + L2, reaches Test A F1 0.900 ± 0.000 (mean ± sd): "
+                                                             "it meets the aim of 0.72.")
+    # Test B figures are the records' own (here 0.1 below Test A)
+    assert "Test B F1 0.640 ± 0.010" in workshop.aim_verdict(recs, split="testB")
+    assert workshop.aim_verdict(recs, preset="paper").startswith("Not run yet")
+
+
+def test_pixel_budget_sentence_places_the_budget_on_the_reference_curve():
+    from glandseg.config import preset_config
+
+    config = preset_config("workshop").to_dict()
+    aug, train = config["augment"], config["train"]
+    # 13 variants x crops per variant of each training image, each crop h x w pixels, every epoch
+    budget = (85 - train["val_images"]) * 13 * aug["crops_per_variant"] * aug["crop_size"][0] * aug["crop_size"][1] \
+        * train["epochs"] / 1e6
+    ref = preset_config("cpu-long").to_dict()
+    ref_aug = ref["augment"]
+    per_epoch = (85 - ref["train"]["val_images"]) * 13 * ref_aug["crops_per_variant"] * ref_aug["crop_size"][0] \
+        * ref_aug["crop_size"][1] / 1e6
+    assert per_epoch > budget  # so the first point already lies beyond the budget
+
+    def curve(f1s):
+        return [{"preset": "cpu-long", "run_id": "h-L3-s0", "config": ref,
+                 "points": [{"epoch": e, "testA": {"f1": f}} for e, f in f1s.items()]}]
+
+    text = workshop.pixel_budget_sentence(curve({1: 0.5, 5: 0.75, 2: 0.6}), config)
+    assert text.startswith(f"A run of the workshop preset trains on {budget:,.0f} megapixels of crops ({train['epochs']} epochs).")
+    assert f"no point that early: after epoch 1, already {per_epoch:,.0f} megapixels, its Test A F1 is 0.500." in text
+    assert text.endswith(f"first reaches 0.72 after epoch 5, at {5 * per_epoch:,.0f} megapixels: "
+                         f"{5 * per_epoch / budget:.1f} times the budget.")
+    # a budget of three reference epochs lies between the points of epochs 2 and 5
+    bigger = {**config, "train": {**train, "epochs": round(3 * per_epoch / budget * train["epochs"])}}
+    text = workshop.pixel_budget_sentence(curve({1: 0.5, 2: 0.6, 5: 0.7}), bigger)
+    assert f"has Test A F1 0.600 within that budget (epoch 2, {2 * per_epoch:,.0f} megapixels); after epoch 5" in text
+    assert text.endswith("It does not reach 0.72 in the epochs it has recorded.")
+    assert workshop.pixel_budget_sentence([], config).endswith("The cpu-long learning curve that would place it is not run yet.")
+
+
 def test_min_size_effect_averages_the_sweeps_of_one_configuration():
     def sweep(preset, f200, f1000, loss="L3"):
         rows = [{"opening_radius_px": r, "min_size_px": m, "f1": f + r} for r in (0, 4) for m, f in ((200, f200), (1000, f1000))]

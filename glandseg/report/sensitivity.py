@@ -131,9 +131,16 @@ def score_settings(probs, gts, setting_list) -> list[dict]:
         raise ValueError(f"got {len(probs)} probability maps and {len(gts)} ground truths; give one of each per image.")
     if not probs:
         raise ValueError("got no images; give at least one probability map and its ground truth.")
+    # the resize and the threshold do not depend on the cleaning: once per map and threshold
+    masks = {}
     rows = []
     for setting in setting_list:
-        segs = [postprocess.to_instances(p, g.shape, setting) for p, g in zip(probs, gts)]
+        if setting.threshold not in masks:
+            masks[setting.threshold] = [
+                postprocess.threshold(postprocess.resize_probability(p, g.shape), setting.threshold)
+                for p, g in zip(probs, gts)
+            ]
+        segs = [postprocess.mask_to_instances(m, setting) for m in masks[setting.threshold]]
         scores = metrics.evaluate(segs, gts, aggregate="pooled")
         rows.append({"opening_radius_px": setting.opening_radius_px, "min_size_px": setting.min_size_px,
                      **{k: scores[k] for k in SCORE_KEYS}})

@@ -184,8 +184,9 @@ def load_curves(root="results") -> list[dict]:
         ``preset``, ``run_id``, ``path``, ``points`` (as written by the runner: ``epoch``,
         ``train_seconds``, ``val_loss``, ``testA`` and ``testB`` pooled figures),
         ``epochs_planned`` (the configuration's), ``epochs_done`` (from ``history.csv``),
-        ``finished`` (a record exists), ``epoch_seconds`` (each finished epoch's seconds) and
-        ``cpu`` (the record's CPU model, where finished).
+        ``finished`` (a record exists), ``epoch_seconds`` (each finished epoch's seconds),
+        ``cpu`` (the record's CPU model, where finished) and ``config`` (the run's
+        ``config.json``, empty where it has none).
     """
     out = []
     for path in sorted(Path(root).glob("*/*/curve.json")):
@@ -206,6 +207,7 @@ def load_curves(root="results") -> list[dict]:
             "finished": record is not None,
             "cpu": (record or {}).get("provenance", {}).get("cpu", {}).get("model"),
             "precision": (record or {}).get("training", {}).get("precision"),
+            "config": config,
         })
     return out
 

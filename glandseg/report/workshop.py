@@ -18,8 +18,11 @@ from glandseg.report import training
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
-__all__ = ["short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_margin", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table", "estimate_minutes",
-           "protocol_line", "provenance_table", "execution_summary", "strip_widgets"]
+__all__ = [
+    "AIM_F1", "aim_verdict", "pixel_budget_sentence", "short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_margin",
+    "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table",
+    "estimate_minutes", "protocol_line", "provenance_table", "execution_summary", "strip_widgets",
+]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
 
@@ -95,6 +98,116 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
     caption = (f"{part}: the paper's figures and the records at the {preset} preset (mean ± sd over seeds)"
                + (" beside your run." if own is not None else "."))
     return Table(cols, rows, caption=caption, groups=groups)
+
+
+#: The workshop preset's aim (issue 26): its best configuration's mean Test A F1 over seeds 0-2.
+AIM_F1 = 0.72
+AIM_SEEDS = (0, 1, 2)
+
+
+def aim_verdict(records, *, preset="workshop", split="testA", aim=AIM_F1, seeds=AIM_SEEDS) -> str:
+    """One sentence: does the preset's best configuration reach the aim, and by how much does it miss?
+
+    Parameters
+    ----------
+    records : list of dict
+        Run records; only those of ``preset`` scored on GlaS count.
+    preset : str
+    split : {"testA", "testB"}
+    aim : float
+        Pooled F1 that the best configuration's mean over ``seeds`` should reach.
+    seeds : tuple of int
+        A configuration counts once it has a record at every one of these seeds.
+
+    Returns
+    -------
+    str
+        Names the configuration with the highest mean F1 over ``seeds`` and its mean ± sd, and
+        says whether it meets ``aim`` or by how much it falls short; how many configurations
+        were compared; or that no configuration has all its seeds yet.
+
+    Examples
+    --------
+    >>> def rec(loss, seed, f1):
+    ...     return {"preset": "workshop", "seed": seed, "config": {"input": "hematoxylin", "loss": loss},
+    ...             "metrics": {"testA": {"pooled": {"f1": f1}}}}
+    >>> recs = [rec("L3", 0, 0.70), rec("L3", 1, 0.68), rec("L3", 2, 0.66), rec("L1", 0, 0.9)]
+    >>> aim_verdict(recs)
+    'The best of 1 configuration with seeds 0, 1, 2 at the workshop preset, H + L3, reaches Test A F1 0.680 ± 0.020 (mean ± sd): 0.040 short of the aim of 0.72.'
+    """
+    part = "Test A" if split == "testA" else "Test B"
+    seed_text = ", ".join(str(s) for s in seeds)
+    by_label = {}
+    for r in records:
+        if r.get("preset") == preset and split in r.get("metrics", {}) and _on_glas(r) and r.get("seed") in seeds:
+            by_label.setdefault(results.config_label(r["config"]), {})[r["seed"]] = _pooled(r, split, "f1")
+    complete = {label: [f1s[s] for s in seeds] for label, f1s in by_label.items() if set(f1s) == set(seeds)}
+    if not complete:
+        return f"Not run yet: no configuration has records at seeds {seed_text} at the {preset} preset."
+    label, f1s = max(complete.items(), key=lambda kv: statistics.fmean(kv[1]))
+    mean = statistics.fmean(f1s)
+    verdict = (f"it meets the aim of {aim:g}" if mean >= aim else f"{aim - mean:.3f} short of the aim of {aim:g}")
+    n = len(complete)
+    return (f"The best of {n} configuration{'s' if n > 1 else ''} with seeds {seed_text} at the {preset} preset, "
+            f"{label}, reaches {part} F1 {_mean_sd(f1s, 'f1')} (mean ± sd): {verdict}.")
+
+
+def pixel_budget_sentence(curves, config: dict, *, reference="cpu-long", split="testA", aim=AIM_F1) -> str:
+    """Where a preset's training budget falls on a longer protocol's learning curve.
+
+    The budget is counted in crop pixels (:func:`glandseg.report.training.protocol_steps`), the
+    quantity that a CPU's minutes buy: the sentence says how far the reference curve has come
+    by that many pixels and how many it needs to reach ``aim``.
+
+    Parameters
+    ----------
+    curves : list of dict
+        :func:`glandseg.report.training.load_curves`.
+    config : dict
+        The preset's ``ExperimentConfig.to_dict()``.
+    reference : str
+        The preset whose curve to read (the first of its runs).
+    split : {"testA", "testB"}
+    aim : float
+        The F1 to look for on the curve.
+
+    Returns
+    -------
+    str
+        One or two sentences, or "not run yet" where ``reference`` has no curve.
+    """
+    part = "Test A" if split == "testA" else "Test B"
+    budget = training.protocol_steps(config, config["train"]["epochs"])["megapixels"]
+    head = (f"A run of the {config.get('preset', 'this')} preset trains on {budget:,.0f} megapixels of crops "
+            f"({config['train']['epochs']} epochs).")
+    ref = [c for c in curves if c["preset"] == reference and c["points"] and c.get("config")]
+    if not ref:
+        return head + f" The {reference} learning curve that would place it is not run yet."
+    curve = ref[0]
+    points = [(p["epoch"], training.protocol_steps(curve["config"], p["epoch"])["megapixels"], p[split]["f1"])
+              for p in sorted(curve["points"], key=lambda p: p["epoch"])]
+
+    below = [p for p in points if p[1] <= budget]
+    above = [p for p in points if p[1] > budget]
+    name = f"The {reference} learning curve (run {curve['run_id']})"
+    if below:
+        epoch, mpx, f1 = below[-1]
+        text = head + f" {name} has {part} F1 {f1:.3f} within that budget (epoch {epoch}, {mpx:,.0f} megapixels)"
+        if above:
+            text += f"; after epoch {above[0][0]} ({above[0][1]:,.0f} megapixels) it has {above[0][2]:.3f}"
+        text += "."
+    else:
+        epoch, mpx, f1 = above[0]
+        text = (head + f" {name} has no point that early: after epoch {epoch}, already {mpx:,.0f} megapixels, "
+                f"its {part} F1 is {f1:.3f}.")
+    reached = [p for p in points if p[2] >= aim]
+    if reached:
+        first = reached[0]
+        text += (f" That curve first reaches {aim:g} after epoch {first[0]}, at {first[1]:,.0f} megapixels: "
+                 f"{first[1] / budget:.1f} times the budget.")
+    else:
+        text += f" It does not reach {aim:g} in the epochs it has recorded."
+    return text
 
 
 def expected(records, label, *, preset="workshop", split="testA", fallback=("cpu",)) -> str:
@@ -299,8 +412,16 @@ def timings_table(records, presets=("workshop",), caption=None, estimate_for=Non
     return Table(cols, body or [["not run yet"] + [""] * (len(cols) - 1)], caption=caption)
 
 
-def protocol_line(config: dict) -> str:
+def protocol_line(config: dict, postprocess: bool = True) -> str:
     """A record's (or ``ExperimentConfig.to_dict()``'s) training protocol in one line.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration, as a record stores it.
+    postprocess : bool, optional
+        Whether to end with the post-processing (smallest object kept, opening). Without it, the
+        line names only what training does: what a candidate protocol changes.
 
     Examples
     --------
@@ -309,18 +430,18 @@ def protocol_line(config: dict) -> str:
     'images 832x576, paper crops of 416x288, 100 epochs of batch 8, adam, lr 0.001, constant, objects from 200 px'
     >>> protocol_line(preset_config("paper").replace(postprocess=PostprocessConfig(opening_radius_px=4)).to_dict())[-44:]
     'objects from 200 px after an opening of 4 px'
+    >>> protocol_line(preset_config("paper").to_dict(), postprocess=False)[-24:]
+    'adam, lr 0.001, constant'
     """
     from glandseg.report.analysis import protocol
 
     p = protocol({"config": config})
     opening = config.get("postprocess", {}).get("opening_radius_px") or 0
-    return (f"images {p['size']}, {p['augment']} crops of {p['crop']}, {p['epochs']} epochs of batch {p['batch_size']}, "
-            f"{p['optimizer']}, objects from {p['min_object_px']} px" + (f" after an opening of {opening} px" if opening else ""))
-
-
-def _training_protocol(config: dict) -> str:
-    """:func:`protocol_line` without the post-processing: what a candidate changes."""
-    return protocol_line(config).rsplit(", objects from", 1)[0]
+    line = (f"images {p['size']}, {p['augment']} crops of {p['crop']}, {p['epochs']} epochs of batch {p['batch_size']}, "
+            f"{p['optimizer']}")
+    if not postprocess:
+        return line
+    return line + f", objects from {p['min_object_px']} px" + (f" after an opening of {opening} px" if opening else "")
 
 
 def _own_test_a(sweep, recorded):
@@ -382,7 +503,7 @@ def protocol_choice_rows(sweeps, *, label="H + L3", us_per_px=None, records=()) 
     groups: dict[str, list] = {}
     for sw in sweeps:
         if results.config_label(sw["config"]) == label:
-            groups.setdefault(_training_protocol(sw["config"]), []).append(sw)
+            groups.setdefault(protocol_line(sw["config"], postprocess=False), []).append(sw)
     rows = []
     for line, group in groups.items():
         group = sorted(group, key=lambda sw: sw.get("seed", 0))
@@ -411,7 +532,7 @@ def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> s
     >>> cfg = preset_config("workshop").to_dict()
     >>> post = (cfg["postprocess"]["opening_radius_px"], cfg["postprocess"]["min_size_px"])
     >>> rows = [{"protocol": "A", "val_mean": 0.8, "minutes": 20.0, "config": cfg, "best_setting": post},
-    ...         {"protocol": _training_protocol(cfg), "val_mean": 0.7, "minutes": 12.0, "config": cfg,
+    ...         {"protocol": protocol_line(cfg, postprocess=False), "val_mean": 0.7, "minutes": 12.0, "config": cfg,
     ...          "best_setting": post, "best_val_mean": 0.71}]
     >>> protocol_choice_sentence(rows, cfg).endswith("The workshop preset trains this protocol with this post-processing.")
     True
@@ -434,7 +555,7 @@ def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> s
     text += (f". On its validation images the post-processing scored best with an opening of {opening} px and "
              f"objects from {size} px (mean F1 {best['best_val_mean']:.3f}). ")
     post = preset_config.get("postprocess", {})
-    same = _training_protocol(preset_config) == best["protocol"]
+    same = protocol_line(preset_config, postprocess=False) == best["protocol"]
     same_post = (post.get("opening_radius_px"), post.get("min_size_px")) == (opening, size)
     name = preset_config.get("preset", "this")
     if same and same_post:
@@ -442,7 +563,7 @@ def protocol_choice_sentence(rows, preset_config: dict, *, budget_min=15.0) -> s
     if same:
         return text + (f"The {name} preset trains this protocol, with an opening of {post.get('opening_radius_px')} px "
                        f"and objects from {post.get('min_size_px')} px.")
-    return text + f"The {name} preset trains another one: {_training_protocol(preset_config)}."
+    return text + f"The {name} preset trains another one: {protocol_line(preset_config, postprocess=False)}."
 
 
 def protocol_choice_margin(rows) -> str:
