@@ -19,12 +19,21 @@ from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
 __all__ = [
-    "AIM_F1", "aim_verdict", "pixel_budget_sentence", "short_protocol", "protocol_choice_rows", "protocol_choice_sentence", "protocol_choice_margin",
-    "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table",
+    "AIM_F1", "AIM_SEEDS", "aim_verdict", "pixel_budget_sentence", "short_protocol", "protocol_choice_rows",
+    "protocol_choice_sentence", "protocol_choice_margin", "protocol_choice_table", "class_table", "expected", "min_size_effect", "cpu_kind", "timings", "timings_table",
     "estimate_minutes", "protocol_line", "provenance_table", "execution_summary", "strip_widgets",
 ]
 
 _DIGITS = {"f1": 3, "object_dice": 3, "object_hausdorff": 1}
+
+
+def _part(split) -> str:
+    return "Test A" if split == "testA" else "Test B"
+
+
+def _scored(records, preset, split):
+    """The records of ``preset`` that score ``split`` on GlaS."""
+    return [r for r in records if r.get("preset") == preset and split in r.get("metrics", {}) and _on_glas(r)]
 
 
 def _on_glas(record) -> bool:
@@ -71,7 +80,7 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
     from glandseg.report.analysis import CONFIG_ORDER
 
     paper = results.PAPER_TABLES[split]
-    mine = [r for r in records if r.get("preset") == preset and split in r.get("metrics", {}) and _on_glas(r)]
+    mine = _scored(records, preset, split)
     own_label = results.config_label(own["config"]) if own is not None else None
     labels = [c for c in CONFIG_ORDER if c in paper or any(results.config_label(r["config"]) == c for r in mine)
               or c == own_label]
@@ -94,7 +103,7 @@ def class_table(records, own=None, *, split="testA", preset="workshop") -> Table
         seeds = ", ".join(str(r.get("seed")) for r in sorted(recs, key=lambda r: r.get("seed", 0)))
         line.append(f"{len(recs)} ({seeds})" if recs else "0")
         rows.append(line)
-    part = "Test A" if split == "testA" else "Test B"
+    part = _part(split)
     caption = (f"{part}: the paper's figures and the records at the {preset} preset (mean ± sd over seeds)"
                + (" beside your run." if own is not None else "."))
     return Table(cols, rows, caption=caption, groups=groups)
@@ -135,11 +144,11 @@ def aim_verdict(records, *, preset="workshop", split="testA", aim=AIM_F1, seeds=
     >>> aim_verdict(recs)
     'The best of 1 configuration with seeds 0, 1, 2 at the workshop preset, H + L3, reaches Test A F1 0.680 ± 0.020 (mean ± sd): 0.040 short of the aim of 0.72.'
     """
-    part = "Test A" if split == "testA" else "Test B"
+    part = _part(split)
     seed_text = ", ".join(str(s) for s in seeds)
     by_label = {}
-    for r in records:
-        if r.get("preset") == preset and split in r.get("metrics", {}) and _on_glas(r) and r.get("seed") in seeds:
+    for r in _scored(records, preset, split):
+        if r.get("seed") in seeds:
             by_label.setdefault(results.config_label(r["config"]), {})[r["seed"]] = _pooled(r, split, "f1")
     complete = {label: [f1s[s] for s in seeds] for label, f1s in by_label.items() if set(f1s) == set(seeds)}
     if not complete:
@@ -176,7 +185,7 @@ def pixel_budget_sentence(curves, config: dict, *, reference="cpu-long", split="
     str
         One or two sentences, or "not run yet" where ``reference`` has no curve.
     """
-    part = "Test A" if split == "testA" else "Test B"
+    part = _part(split)
     budget = training.protocol_steps(config, config["train"]["epochs"])["megapixels"]
     head = (f"A run of the {config.get('preset', 'this')} preset trains on {budget:,.0f} megapixels of crops "
             f"({config['train']['epochs']} epochs).")
@@ -239,10 +248,10 @@ def expected(records, label, *, preset="workshop", split="testA", fallback=("cpu
     >>> expected([rec], "H + L1")
     'H + L1 has not been run yet at the workshop preset (nor at the cpu preset).'
     """
-    part = "Test A" if split == "testA" else "Test B"
+    part = _part(split)
     for which in (preset, *fallback):
-        recs = sorted((r for r in records if r.get("preset") == which and split in r.get("metrics", {})
-                       and results.config_label(r["config"]) == label and _on_glas(r)), key=lambda r: r.get("seed", 0))
+        recs = sorted((r for r in _scored(records, which, split) if results.config_label(r["config"]) == label),
+                      key=lambda r: r.get("seed", 0))
         if not recs:
             continue
         figures = ", ".join(f"{name} {_mean_sd([_pooled(r, split, m) for r in recs], m)}" + (" px" if m == "object_hausdorff" else "")
