@@ -74,6 +74,19 @@ def test_training_estimate_projects_from_the_epochs_after_the_first():
     assert training.training_estimate([], 10) is None
 
 
+def test_slow_epochs_flags_stretched_epochs_but_never_the_first():
+    # typical = median(100, 100, 400, 110, 90) = 100; 400 > 1.5 x 100, 140 is not; epoch 1 (500) is start-up
+    out = training.slow_epochs([500, 100, 100, 400, 110, 90])
+    assert out["epochs"] == [4] and out["seconds"] == [400.0]
+    assert out["typical_seconds"] == 100 and out["excess_hours"] == pytest.approx(300 / 3600)
+    assert training.slow_epochs([500, 100, 100, 140], factor=1.3)["epochs"] == [4]
+    steady = training.slow_epochs([100, 100, 100])
+    assert steady["epochs"] == [] and steady["excess_hours"] == 0
+    assert training.slow_epochs([700]) is None and training.slow_epochs([]) is None
+    with pytest.raises(ValueError, match="factor"):
+        training.slow_epochs([1, 2, 3], factor=1)
+
+
 def test_convergence_figure_draws_each_curve_the_points_and_the_paper(tmp_path):
     _curve_run(tmp_path, "paper", "h-L3-s0", 3, 100, finished=False)
     curves = training.load_curves(tmp_path)

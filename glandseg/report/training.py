@@ -10,7 +10,8 @@ Serves two book pages:
   (``curve.json``) of runs trained with ``--curve``, finished or still training;
   :func:`convergence_figure` draws them against epochs or computing hours beside the 4-epoch
   runs and the paper's figures; :func:`training_estimate` projects a run's hours from its
-  epochs so far; :func:`equal_postprocessing_rows` sets networks of several protocols side by
+  epochs so far; :func:`slow_epochs` finds the epochs whose wall-clock time a pause or other
+  work on the CPU stretched; :func:`equal_postprocessing_rows` sets networks of several protocols side by
   side under the same post-processing sizes (from ``glandseg sensitivity [--epoch N]`` sweeps).
 """
 
@@ -28,6 +29,7 @@ from glandseg.report.tables import Table
 __all__ = [
     "PRECISION_RESULTS",
     "precision_check",
+    "slow_epochs",
     "precision_table",
     "precision_figure",
     "load_curves",
@@ -237,6 +239,46 @@ def training_estimate(epoch_seconds, total_epochs: int) -> dict | None:
     remaining = max(int(total_epochs) - len(secs), 0)
     return {"done_hours": sum(secs) / 3600, "projected_hours": (sum(secs) + remaining * typical) / 3600,
             "epoch_seconds": typical, "epochs_done": len(secs)}
+
+
+def slow_epochs(epoch_seconds, factor: float = 1.5) -> dict | None:
+    """Epochs that took far longer than the run's typical epoch.
+
+    ``history.csv`` holds each epoch's wall-clock seconds, so a run paused (SIGSTOP, a stop and
+    resume inside an epoch) or sharing its CPU with other work shows epochs much longer than the
+    rest, and its hours axis runs long by their excess. The typical epoch is the median of the
+    epochs after the first, as in :func:`training_estimate`; the first epoch (start-up costs) is
+    never flagged.
+
+    Parameters
+    ----------
+    epoch_seconds : sequence of float
+        Each finished epoch's seconds, in order (epoch 1 first).
+    factor : float
+        An epoch is slow when it took more than ``factor`` times the typical epoch.
+
+    Returns
+    -------
+    dict or None
+        ``epochs`` (1-based numbers of the slow epochs), ``seconds`` (theirs),
+        ``typical_seconds`` and ``excess_hours`` (what the slow epochs took beyond the typical
+        epoch, summed); None with fewer than two finished epochs.
+
+    Examples
+    --------
+    >>> out = slow_epochs([600.0, 300.0, 900.0, 310.0, 290.0])  # typical: median(300, 900, 310, 290) = 305
+    >>> out["epochs"], out["typical_seconds"], round(out["excess_hours"] * 3600)
+    ([3], 305.0, 595)
+    """
+    if factor <= 1:
+        raise ValueError(f"factor must be above 1. Received: factor={factor!r}")
+    secs = [float(s) for s in epoch_seconds]
+    if len(secs) < 2:
+        return None
+    typical = float(np.median(secs[1:]))
+    slow = [(i + 1, s) for i, s in enumerate(secs) if i > 0 and s > factor * typical]
+    return {"epochs": [e for e, _ in slow], "seconds": [s for _, s in slow], "typical_seconds": typical,
+            "excess_hours": sum(s - typical for _, s in slow) / 3600}
 
 
 def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", four_epoch_preset="cpu"):
