@@ -437,7 +437,7 @@ def run_experiment(
         )
         model = result["model"]
         summary = {k: result[k] for k in ("epochs", "steps", "images_seen", "seconds", "best_val", "train_names", "val_names",
-                                          "jit_compile", "precision", "precision_reason")}
+                                          "jit_compile", "precision", "precision_reason", "sessions")}
         summary["started_utc"] = started
         summary["devices"] = train_lib.device_count(distribution)
         results.write_json_atomic(training_path, summary)

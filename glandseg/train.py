@@ -20,7 +20,9 @@ epoch (sample order, random crops) is derived from ``(seed, epoch)``, so there i
 state to save: a resumed run sees the same batches as an uninterrupted one, and a stop loses at
 most ``checkpoint_minutes`` of training. The dtype policy (``TrainConfig.precision``, ``"auto"``
 resolved by :func:`glandseg.hardware.resolve_precision`) is stored in ``train_state.json``; a
-resumed run keeps it.
+resumed run keeps it. ``train_state.json`` also lists the run's ``sessions``: each process that
+trained the folder, from which ``(epoch, batch)``, on which CPU (model, family/model, ISA flags)
+and accelerator, so the epoch times of a run resumed on other machines can be told apart.
 
 Several devices: ``train(..., distribution=data_parallel())`` replicates the model on every
 accelerator (or host) that JAX sees and splits each batch between them
@@ -444,7 +446,21 @@ def load_trained(config: ExperimentConfig, out_dir, *, precision=None, weights=N
 class TrainResult(dict):
     """Dict with ``model``, ``history`` (list of per-epoch dicts), ``epochs``, ``seconds``, ``best_val``,
     ``jit_compile`` (whether the training steps ran under XLA), ``precision`` (the dtype policy
-    trained in) and ``precision_reason``."""
+    trained in), ``precision_reason`` and ``sessions`` (see :func:`_session`; runs begun before
+    sessions were recorded list only the later ones)."""
+
+
+def _session(epoch: int, batch: int) -> dict:
+    """One training process of a run folder: where it started and the hardware it ran on."""
+    cpu = hardware.cpu_info()
+    return {
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "epoch": int(epoch),  # epochs finished before it (0-based index of the epoch it starts in)
+        "batch": int(batch),  # steps of that epoch already done
+        "cpu": {k: cpu.get(k) for k in ("model", "family", "model_number", "flags", "native_bfloat16", "logical_cpus")},
+        "accelerator": hardware.accelerator(keras.backend.backend()),
+        "backend": keras.backend.backend(),
+    }
 
 
 def _training_samples(config: ExperimentConfig, cache_dir: Path, root=None, samples=None):
@@ -563,6 +579,9 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
         start_epoch, start_batch, partial = _load_checkpoint(model, out_dir / CHECKPOINT)
         history = [row for row in _read_history(out_dir / HISTORY) if row["epoch"] <= start_epoch]
         best = state.get("best", math.inf)
+    sessions = list(state.get("sessions", []))
+    if start_epoch < total_epochs:
+        sessions.append(_session(start_epoch, start_batch))
     monitor = "val_loss" if val_ds is not None else "loss"
     snapshot_epochs = {int(e) for e in snapshot_epochs}
     every = float(checkpoint_minutes) * 60.0
@@ -571,7 +590,7 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
 
     def write_state(epoch, batch):
         _write_json(out_dir / STATE, {"epoch": epoch, "batch": batch, "best": best, "monitor": monitor,
-                                      "precision": precision})
+                                      "precision": precision, "sessions": sessions})
 
     t0 = time.perf_counter()
     for epoch in range(start_epoch, total_epochs):
@@ -650,4 +669,5 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
         jit_compile=used_jit,
         precision=precision["precision"],
         precision_reason=precision["reason"],
+        sessions=sessions,
     )

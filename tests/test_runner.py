@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glandseg import runner
+from glandseg import results, runner
 from glandseg.config import preset_config
 
 
@@ -24,6 +24,8 @@ def test_record_has_the_documented_fields(smoke_run):
         assert len(record["metrics"][split]["per_image"]) == runner.SYNTHETIC_SIZES[split]
         assert set(record["metrics"][split]["per_grade"]) <= {"benign", "malignant"}
     assert record["training"]["epochs"] == config.train.epochs
+    [session] = record["training"]["sessions"]  # one process trained it, from the start, on this CPU
+    assert (session["epoch"], session["batch"]) == (0, 0) and session["cpu"]["model"] == results.cpu_model()
     assert {"git_commit", "versions", "backend", "device", "started_utc", "finished_utc"} <= set(record["provenance"])
     assert json.loads((out / "record.json").read_text())["run_id"] == record["run_id"]
     assert (out / "history.csv").exists()

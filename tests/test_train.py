@@ -6,7 +6,7 @@ import platform
 import numpy as np
 import pytest
 
-from glandseg import synthetic
+from glandseg import hardware, synthetic
 import keras
 
 from glandseg.config import AugmentConfig, ExperimentConfig, PreprocessConfig, TrainConfig
@@ -115,6 +115,11 @@ def test_train_checkpoints_and_resumes(tmp_path, samples):
     assert state["epoch"] == 2
     resumed = train(config, tmp_path / "resumed", samples=samples, epochs=3, verbose=0)
     assert resumed["epochs"] == 3
+    # Each process that trained the folder is listed, from where it started, with its CPU.
+    assert [(s["epoch"], s["batch"]) for s in resumed["sessions"]] == [(0, 0), (2, 0)]
+    assert resumed["sessions"][1]["cpu"]["model"] == hardware.cpu_info()["model"]
+    state = json.loads((tmp_path / "resumed" / "train_state.json").read_text())
+    assert state["sessions"] == resumed["sessions"]
     rows = (tmp_path / "resumed" / HISTORY).read_text().strip().splitlines()
     assert len(rows) == 1 + 3  # header + one row per epoch, no duplicates after resuming
 
@@ -126,7 +131,7 @@ def test_train_checkpoints_and_resumes(tmp_path, samples):
     # A finished run trains nothing more.
     mtime = (tmp_path / "resumed" / CHECKPOINT).stat().st_mtime_ns
     again = train(config, tmp_path / "resumed", samples=samples, epochs=3, verbose=0)
-    assert again["epochs"] == 3
+    assert again["epochs"] == 3 and len(again["sessions"]) == 2  # a process that trains nothing is no session
     assert (tmp_path / "resumed" / CHECKPOINT).stat().st_mtime_ns == mtime
 
 
@@ -253,6 +258,7 @@ def test_a_stop_inside_an_epoch_resumes_where_it_stopped(tmp_path, samples, monk
     monkeypatch.setattr(CropDataset, "__getitem__", real)
     resumed = train(config, tmp_path / "stopped", samples=samples, verbose=0)
     assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+    assert [(s["epoch"], s["batch"]) for s in resumed["sessions"]] == [(0, 0), (state["epoch"], state["batch"])]
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose([r[key] for r in resumed["history"]], [r[key] for r in straight["history"]], rtol=1e-3)
 

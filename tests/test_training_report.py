@@ -104,6 +104,85 @@ def test_convergence_figure_draws_each_curve_the_points_and_the_paper(tmp_path):
         training.convergence_figure(curves, x="minutes")
 
 
+def _curve(values, hours_per_epoch=0.5, epochs=(1, 2, 3, 5, 8), finished=True, metric="f1", split="testA"):
+    pts = [{"epoch": e, "train_seconds": 3600 * hours_per_epoch * e, split: {metric: v}} for e, v in zip(epochs, values)]
+    return {"preset": "p", "run_id": "r", "points": pts, "finished": finished,
+            "epoch_seconds": [3600 * hours_per_epoch] * (epochs[len(values) - 1] if values else 0),
+            "epochs_done": epochs[len(values) - 1] if values else 0, "epochs_planned": epochs[-1]}
+
+
+def test_read_curve_finds_the_best_point_the_flat_part_and_the_paper():
+    # gains after each point: 0.3 (e1), 0.06 (e2), 0.015 (e3), -0.005 (e5): flat from epoch 3 at tolerance 0.02
+    r = training.read_curve(_curve([0.55, 0.8, 0.845, 0.86, 0.855]), tolerance=0.02)
+    assert (r["first"]["epoch"], r["best"]["epoch"], r["last"]["epoch"]) == (1, 5, 8)
+    assert r["flat_from"]["epoch"] == 3 and r["flat_from"]["gain_after"] == pytest.approx(0.015)
+    assert r["best"]["hours"] == pytest.approx(2.5)
+    assert r["paper"] == 0.846 and r["reaches_paper"]["epoch"] == 5  # 0.845 is not yet the paper's 0.846
+    # A tighter tolerance moves the flat part later; a still rising curve has none.
+    assert training.read_curve(_curve([0.55, 0.8, 0.845, 0.86, 0.855]), tolerance=0.01)["flat_from"]["epoch"] == 5
+    assert training.read_curve(_curve([0.5, 0.6, 0.7]))["flat_from"] is None
+    # Hausdorff is better when lower: the best is the smallest, reaching the paper means at most 55.13.
+    h = training.read_curve(_curve([200.0, 90.0, 60.0, 50.0], metric="object_hausdorff"), metric="object_hausdorff",
+                            tolerance=12)  # 60 -> 50 is a gain of 10
+    assert h["best"]["value"] == 50.0 and h["reaches_paper"]["epoch"] == 5 and h["flat_from"]["epoch"] == 3
+    assert training.read_curve(_curve([]), split="testA") is None
+    with pytest.raises(ValueError, match="metric"):
+        training.read_curve(_curve([0.5]), metric="iou")
+    with pytest.raises(ValueError, match="split"):
+        training.read_curve(_curve([0.5]), split="val")
+
+
+def test_curve_sentence_says_so_far_for_a_running_curve_and_how_far_from_the_paper():
+    text = training.curve_sentence(_curve([0.4, 0.7, 0.75], finished=False), split="testA")
+    assert "best so far 0.750 after epoch 3 (1.5 h)" in text
+    assert "it flattens" not in text and "still improving" in text
+    peak = training.curve_sentence(_curve([0.4, 0.8, 0.7, 0.75]))  # nothing after epoch 2 is better
+    assert "it flattens from epoch 2 (0.800, 1.0 h): no later point is better." in peak
+    assert "has not reached the paper's 0.846 so far: its best is 0.096 short" in text
+    done = training.curve_sentence(_curve([0.55, 0.8, 0.845, 0.86, 0.855]))
+    assert "it flattens from epoch 3 (0.845, 1.5 h): no later point is better by more than 0.015" in done
+    assert "It reaches the paper's 0.846 after epoch 5 (2.5 h)." in done
+    assert training.curve_sentence(_curve([])).endswith("no curve point yet.")
+
+
+def test_budget_table_gives_each_runs_figure_when_the_hours_run_out():
+    done = _curve([0.55, 0.8, 0.845, 0.86, 0.855])  # a point every 0.5 h x epoch: 0.5, 1, 1.5, 2.5, 4 h
+    running = {**_curve([0.4, 0.7], finished=False), "run_id": "q"}  # trained 1 h so far
+    four = [_record("float32", s, f1, 0.6, 1800, preset="cpu") for s, f1 in ((0, 0.7), (1, 0.8))]
+    table = training.budget_table([done, running], four, budgets_hours=(0.25, 1, 3, 5))
+    assert table.columns == ["run", "trained on", "0.25 h", "1 h", "3 h", "5 h"]
+    assert table.rows[0][2:] == ["no point yet", "0.800 (epoch 2)", "0.860 (epoch 5)", "0.855 (epoch 8)"]
+    assert table.rows[1][2:] == ["no point yet", "0.700 (epoch 2)", "not reached yet", "not reached yet"]
+    assert table.rows[2][0].startswith("cpu preset, 2 seeds (mean 0.50 h)")
+    assert table.rows[2][1] == "Test CPU (family ?, model ?); float32"
+    assert table.rows[2][2:] == ["not enough", "0.750 (4 epochs)", "0.750 (4 epochs)", "0.750 (4 epochs)"]
+    with pytest.raises(ValueError, match="budgets_hours"):
+        training.budget_table([done], budgets_hours=(0, 1))
+
+
+def test_trained_on_names_the_cpu_of_each_stretch_of_epochs():
+    xeon = {"model": "Xeon", "family": 6, "model_number": 207}
+    epyc = {"model": "EPYC", "family": 25, "model_number": 1}
+    s = lambda e, b, cpu: {"epoch": e, "batch": b, "cpu": cpu}  # noqa: E731
+    assert training.trained_on({"sessions": [s(0, 0, xeon), s(4, 10, xeon)], "precision": "float32"}) == \
+        "Xeon (family 6, model 207); float32"
+    assert training.trained_on({"sessions": [s(0, 0, xeon), s(4, 10, epyc), s(9, 0, xeon)]}) == \
+        "from epoch 1: Xeon (family 6, model 207); from epoch 5: EPYC (family 25, model 1); from epoch 10: Xeon (family 6, model 207)"
+    assert training.trained_on({"sessions": [], "finished": True, "record_cpu": xeon}) == \
+        "Xeon (family 6, model 207) (the CPU that finished it)"
+    assert training.trained_on({"sessions": []}) == "CPU not recorded"
+
+
+def test_load_curves_reads_the_sessions_of_running_and_finished_runs(tmp_path):
+    _curve_run(tmp_path, "paper", "h-L3-s0", 2, 100, finished=False)
+    session = {"epoch": 1, "batch": 5, "cpu": {"model": "Xeon", "family": 6, "model_number": 207}}
+    (tmp_path / "paper" / "h-L3-s0" / "train_state.json").write_text(json.dumps(
+        {"epoch": 2, "batch": 0, "precision": {"precision": "mixed_bfloat16"}, "sessions": [session]}))
+    [c] = training.load_curves(tmp_path)
+    assert c["sessions"] == [session] and c["precision"] == "mixed_bfloat16"
+    assert training.trained_on(c) == "epochs 1-1: CPU not recorded; from epoch 2: Xeon (family 6, model 207); mixed_bfloat16"
+
+
 def test_equal_postprocessing_marks_each_protocols_own_size_and_averages_runs():
     from glandseg.report import training
 

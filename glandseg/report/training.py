@@ -9,7 +9,9 @@ Serves two book pages:
 - book/results.md, "How long is long enough": :func:`load_curves` reads the learning curves
   (``curve.json``) of runs trained with ``--curve``, finished or still training;
   :func:`convergence_figure` draws them against epochs or computing hours beside the 4-epoch
-  runs and the paper's figures; :func:`training_estimate` projects a run's hours from its
+  runs and the paper's figures; :func:`read_curve` and :func:`curve_sentence` say where a
+  curve flattens and whether it reaches the paper, :func:`budget_table` what a budget of hours
+  buys; :func:`training_estimate` projects a run's hours from its
   epochs so far; :func:`slow_epochs` finds the epochs whose wall-clock time a pause or other
   work on the CPU stretched; :func:`equal_postprocessing_rows` sets networks of several protocols side by
   side under the same post-processing sizes (from ``glandseg sensitivity [--epoch N]`` sweeps).
@@ -34,7 +36,11 @@ __all__ = [
     "precision_figure",
     "load_curves",
     "training_estimate",
+    "trained_on",
     "convergence_figure",
+    "read_curve",
+    "curve_sentence",
+    "budget_table",
     "equal_postprocessing_rows",
     "equal_postprocessing_table",
     "protocol_steps",
@@ -187,8 +193,10 @@ def load_curves(root="results") -> list[dict]:
         ``train_seconds``, ``val_loss``, ``testA`` and ``testB`` pooled figures),
         ``epochs_planned`` (the configuration's), ``epochs_done`` (from ``history.csv``),
         ``finished`` (a record exists), ``epoch_seconds`` (each finished epoch's seconds),
-        ``cpu`` (the record's CPU model, where finished) and ``config`` (the run's
-        ``config.json``, empty where it has none).
+        ``cpu`` (the record's CPU model, where finished), ``sessions`` (the training processes
+        with their CPUs, :func:`glandseg.train.train`; from the record where finished, else from
+        ``train_state.json``), ``precision`` (the record's, else the resolved one in
+        ``train_state.json``) and ``config`` (the run's ``config.json``, empty where it has none).
     """
     out = []
     for path in sorted(Path(root).glob("*/*/curve.json")):
@@ -198,6 +206,8 @@ def load_curves(root="results") -> list[dict]:
         history = results_figures._read_history(run / "history.csv") if (run / "history.csv").exists() else {}
         epoch_seconds = [float(v) for v in history.get("seconds", [])]
         record = json.loads((run / "record.json").read_text()) if (run / "record.json").exists() else None
+        state = json.loads((run / "train_state.json").read_text()) if (run / "train_state.json").exists() else {}
+        training = (record or {}).get("training", {})
         out.append({
             "preset": config.get("preset", run.parent.name),
             "run_id": run.name,
@@ -208,10 +218,60 @@ def load_curves(root="results") -> list[dict]:
             "epoch_seconds": epoch_seconds,
             "finished": record is not None,
             "cpu": (record or {}).get("provenance", {}).get("cpu", {}).get("model"),
-            "precision": (record or {}).get("training", {}).get("precision"),
+            "record_cpu": (record or {}).get("provenance", {}).get("cpu"),
+            "sessions": training.get("sessions") if record else state.get("sessions", []),
+            "precision": training.get("precision") if record else (state.get("precision") or {}).get("precision"),
             "config": config,
         })
     return out
+
+
+def _cpu_label(cpu: dict | None) -> str:
+    if not cpu:
+        return "CPU not recorded"
+    return f"{cpu.get('model', '?')} (family {cpu.get('family', '?')}, model {cpu.get('model_number', '?')})"
+
+
+def _record_cpu_label(record: dict) -> str:
+    # Records made before CPU flags were recorded name the model in ``device`` only.
+    prov = record.get("provenance", {})
+    if isinstance(prov.get("cpu"), dict):
+        return _cpu_label(prov["cpu"])
+    return str(prov.get("device", "CPU not recorded")).split(",")[0]
+
+
+def trained_on(curve: dict) -> str:
+    """Which CPU timed which epochs of a run, from its training sessions.
+
+    Consecutive sessions on the same CPU are merged. Epochs trained before the run recorded its
+    sessions (runs begun before ``train_state.json`` listed them) read "CPU not recorded"; a
+    finished run without sessions names its record's CPU (the one that finished it).
+
+    Examples
+    --------
+    >>> xeon = {"model": "Xeon", "family": 6, "model_number": 207}
+    >>> trained_on({"sessions": [{"epoch": 35, "batch": 120, "cpu": xeon}, {"epoch": 60, "batch": 0, "cpu": xeon}],
+    ...             "precision": "mixed_bfloat16", "finished": False})
+    'epochs 1-35: CPU not recorded; from epoch 36: Xeon (family 6, model 207); mixed_bfloat16'
+    """
+    sessions = curve.get("sessions") or []
+    precision = f"; {curve['precision']}" if curve.get("precision") else ""
+    if not sessions:
+        if curve.get("finished") and curve.get("record_cpu"):
+            return f"{_cpu_label(curve['record_cpu'])} (the CPU that finished it){precision}"
+        return f"CPU not recorded{precision}"
+    parts = []
+    first = sessions[0]
+    if first["epoch"] or first["batch"]:
+        parts.append((f"epochs 1-{first['epoch']}" if first["epoch"] else "the start of epoch 1", "CPU not recorded"))
+    for s in sessions:
+        label = _cpu_label(s.get("cpu"))
+        if parts and parts[-1][1] == label:
+            continue
+        parts.append((f"from epoch {s['epoch'] + 1}", label))
+    if len(parts) == 1 and not (first["epoch"] or first["batch"]):
+        return f"{parts[0][1]}{precision}"
+    return "; ".join(f"{when}: {label}" for when, label in parts) + precision
 
 
 def training_estimate(epoch_seconds, total_epochs: int) -> dict | None:
@@ -319,12 +379,16 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
                     continue
                 xs = [p["epoch"] if x == "epoch" else p["train_seconds"] / 3600 for p in pts]
                 status = "" if c["finished"] else f", {c['epochs_done']} of {c['epochs_planned']} epochs so far"
+                if x == "hours":
+                    status += f" ({trained_on(c)})"
                 ax.plot(xs, [p[split][metric] for p in pts], "o-", ms=3, label=f"{c['preset']} {c['run_id']}{status}")
             if points:
                 xs = [r["config"]["train"]["epochs"] if x == "epoch" else (r["training"].get("seconds") or np.nan) / 3600
                       for r in points]
                 ys = [r["metrics"][split]["pooled"][metric] for r in points]
-                ax.plot(xs, ys, "k^", ms=5, label=f"{four_epoch_preset} preset, {len(points)} seeds")
+                where = "" if x == "epoch" else " ({})".format(" / ".join(sorted(
+                    {f"{_record_cpu_label(r)}, {results.training_precision(r)}" for r in points})))
+                ax.plot(xs, ys, "k^", ms=5, label=f"{four_epoch_preset} preset, {len(points)} seeds{where}")
             paper = results.PAPER_TABLES[split].get(paper_label)
             if paper is not None:
                 ax.axhline(paper[j], color="tab:red", ls="--", lw=1, label=f"paper {paper_label}")
@@ -338,6 +402,170 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
     fig.legend(handles, labels, loc="lower center", ncol=min(3, max(1, len(labels))), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+_LOWER_BETTER = {"object_hausdorff"}
+
+
+def _gain(a: float, b: float, metric: str) -> float:
+    """How much better ``b`` is than ``a`` (positive when better) for ``metric``."""
+    return a - b if metric in _LOWER_BETTER else b - a
+
+
+def read_curve(curve: dict, split: str = "testA", metric: str = "f1", tolerance: float = 0.02,
+               paper_label: str = "H + L3") -> dict | None:
+    """Where one learning curve rises, peaks and flattens, and whether it reaches the paper.
+
+    Parameters
+    ----------
+    curve : dict
+        One entry of :func:`load_curves`.
+    split : {"testA", "testB"}
+    metric : {"f1", "object_dice", "object_hausdorff"}
+        Pooled figure read; object Hausdorff (px) is better when lower.
+    tolerance : float
+        The curve *flattens* at the earliest point after which no later point is better by more
+        than ``tolerance`` (in the metric's unit). The last point never counts: nothing follows it.
+    paper_label : str
+        The paper's row compared (:data:`glandseg.results.PAPER_TABLES`).
+
+    Returns
+    -------
+    dict or None
+        ``first``, ``best`` and ``last`` points and ``flat_from`` (None while the curve still
+        rises), each ``{"epoch", "value", "hours"}``, ``flat_from`` with ``gain_after`` (the most
+        a later point improves on it); ``paper`` (the paper's figure or None), ``reaches_paper``
+        (the first point at least as good, or None); ``finished``, ``epochs_done`` and
+        ``epochs_planned`` from ``curve``. None when the curve has no point on ``split``.
+
+    Examples
+    --------
+    >>> pts = [{"epoch": e, "train_seconds": 1800 * e, "testA": {"f1": f}}
+    ...        for e, f in ((1, 0.5), (2, 0.8), (3, 0.85), (5, 0.86), (8, 0.855))]
+    >>> r = read_curve({"points": pts, "finished": True}, tolerance=0.02)
+    >>> r["flat_from"]["epoch"], round(r["flat_from"]["gain_after"], 3), r["best"]["epoch"], r["reaches_paper"]["epoch"]
+    (3, 0.01, 5, 3)
+    """
+    if split not in dict(_SPLITS):
+        raise ValueError(f"split must be one of {[s for s, _ in _SPLITS]}. Received: split={split!r}")
+    if metric not in [m for m, _, _ in _METRICS]:
+        raise ValueError(f"metric must be one of {[m for m, _, _ in _METRICS]}. Received: metric={metric!r}")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be 0 or more. Received: tolerance={tolerance!r}")
+    pts = [p for p in curve.get("points", []) if split in p and p[split].get(metric) is not None]
+    if not pts:
+        return None
+    at = [{"epoch": p["epoch"], "value": float(p[split][metric]), "hours": p.get("train_seconds", np.nan) / 3600}
+          for p in pts]
+    best = at[0]
+    for a in at[1:]:
+        if _gain(best["value"], a["value"], metric) > 0:
+            best = a
+    flat = None
+    for i, a in enumerate(at[:-1]):
+        gain_after = max(_gain(a["value"], b["value"], metric) for b in at[i + 1:])
+        if gain_after <= tolerance:
+            flat = {**a, "gain_after": gain_after}
+            break
+    j = [m for m, _, _ in _METRICS].index(metric)
+    paper_row = results.PAPER_TABLES[split].get(paper_label)
+    paper = None if paper_row is None else paper_row[j]
+    reaches = None if paper is None else next((a for a in at if _gain(paper, a["value"], metric) >= 0), None)
+    return {"first": at[0], "best": best, "last": at[-1], "flat_from": flat, "paper": paper, "reaches_paper": reaches,
+            "finished": bool(curve.get("finished")), "epochs_done": curve.get("epochs_done"),
+            "epochs_planned": curve.get("epochs_planned")}
+
+
+def curve_sentence(curve: dict, split: str = "testA", metric: str = "f1", tolerance: float = 0.02,
+                   paper_label: str = "H + L3") -> str:
+    """:func:`read_curve` in one sentence for the book.
+
+    Examples
+    --------
+    >>> pts = [{"epoch": e, "train_seconds": 1800 * e, "testA": {"f1": f}}
+    ...        for e, f in ((1, 0.5), (2, 0.8), (3, 0.85), (5, 0.86), (8, 0.855))]
+    >>> print(curve_sentence({"points": pts, "finished": True, "preset": "x", "run_id": "r"}))  # doctest: +NORMALIZE_WHITESPACE
+    Test A F1 of `x` r: 0.500 after epoch 1, best 0.860 after epoch 5 (2.5 h); it flattens from epoch 3
+    (0.850, 1.5 h): no later point is better by more than 0.010. It reaches the paper's 0.846 after epoch 3 (1.5 h).
+    """
+    r = read_curve(curve, split, metric, tolerance, paper_label)
+    label = f"{dict(_SPLITS)[split]} {dict((m, n) for m, n, _ in _METRICS)[metric]}"
+    name = f"`{curve.get('preset')}` {curve.get('run_id')}"
+    if r is None:
+        return f"{label} of {name}: no curve point yet."
+    digits = dict((m, d) for m, _, d in _METRICS)[metric]
+    f = lambda v: f"{v:.{digits}f}"  # noqa: E731
+    h = lambda a: f"{a['hours']:.1f} h"  # noqa: E731
+    so_far = "" if r["finished"] else " so far"
+    text = (f"{label} of {name}: {f(r['first']['value'])} after epoch {r['first']['epoch']}, best{so_far} "
+            f"{f(r['best']['value'])} after epoch {r['best']['epoch']} ({h(r['best'])}); ")
+    flat = r["flat_from"]
+    if flat is None:
+        text += (f"it is still improving{' at its last point' if r['finished'] else ''} (each point leaves a later one "
+                 f"better by more than {tolerance:g}).")
+    else:
+        more = f" by more than {flat['gain_after']:.{digits}f}" if round(flat["gain_after"], digits) > 0 else ""
+        text += f"it flattens{so_far} from epoch {flat['epoch']} ({f(flat['value'])}, {h(flat)}): no later point is better{more}."
+    if r["paper"] is not None:
+        if r["reaches_paper"] is not None:
+            text += (f" It reaches the paper's {f(r['paper'])} after epoch {r['reaches_paper']['epoch']} "
+                     f"({h(r['reaches_paper'])}).")
+        else:
+            short = abs(_gain(r["paper"], r["best"]["value"], metric))
+            text += f" It has not reached the paper's {f(r['paper'])}{so_far}: its best is {short:.{digits}f} short."
+    return text
+
+
+def budget_table(curves, records=(), budgets_hours=(0.25, 0.5, 1, 2, 4, 8, 16), *, split: str = "testA",
+                 metric: str = "f1", paper_label: str = "H + L3", four_epoch_preset: str = "cpu") -> Table:
+    """What a budget of training hours buys: each run's figure when the budget runs out.
+
+    A curve's cell is its last point within the budget: the network as it stood after that epoch
+    (a cosine schedule cut short there would end better, a constant one the same). Past the hours
+    a run has trained so far the cell reads "not reached yet", or, for a finished run, repeats
+    its last point. The ``four_epoch_preset`` records of ``paper_label`` make one row: their mean
+    over seeds, from the budget that covers their mean training hours.
+
+    Returns
+    -------
+    Table
+        One row per curve (and one for the 4-epoch records, where there are any): the run, the
+        CPU and precision it trained on (:func:`trained_on`), then one column per budget with
+        cells "value (epoch N)".
+    """
+    budgets = [float(b) for b in budgets_hours]
+    if not budgets or any(b <= 0 for b in budgets):
+        raise ValueError(f"budgets_hours must be positive hours. Received: budgets_hours={budgets_hours!r}")
+    digits = dict((m, d) for m, _, d in _METRICS)[metric]
+    rows = []
+    for c in curves:
+        pts = [p for p in c.get("points", []) if split in p]
+        done_hours = sum(c.get("epoch_seconds") or []) / 3600
+        cells = []
+        for b in budgets:
+            within = [p for p in pts if p["train_seconds"] / 3600 <= b]
+            if not c.get("finished") and b > done_hours:
+                cells.append("not reached yet")
+            elif not within:
+                cells.append("no point yet")
+            else:
+                p = within[-1]
+                cells.append(f"{p[split][metric]:.{digits}f} (epoch {p['epoch']})")
+        status = "" if c.get("finished") else f", {c.get('epochs_done')} of {c.get('epochs_planned')} epochs so far"
+        rows.append([f"{c.get('preset')} {c.get('run_id')}{status}", trained_on(c), *cells])
+    fours = [r for r in records if r.get("preset") == four_epoch_preset and results.config_label(r["config"]) == paper_label
+             and (r.get("training") or {}).get("seconds")]
+    if fours:
+        hours = float(np.mean([r["training"]["seconds"] for r in fours])) / 3600
+        value = float(np.mean([r["metrics"][split]["pooled"][metric] for r in fours]))
+        epochs = fours[0]["config"]["train"]["epochs"]
+        kinds = sorted({f"{_record_cpu_label(r)}; {results.training_precision(r)}" for r in fours})
+        rows.append([f"{four_epoch_preset} preset, {len(fours)} seeds (mean {hours:.2f} h)", " / ".join(kinds),
+                     *[f"{value:.{digits}f} ({epochs} epochs)" if b >= hours else "not enough" for b in budgets]])
+    label = f"{dict(_SPLITS)[split]} {dict((m, n) for m, n, _ in _METRICS)[metric]}"
+    return Table(["run", "trained on", *[f"{b:g} h" for b in budgets]], rows,
+                 caption=f"{label} of {paper_label} when a budget of training hours runs out "
+                         "(wall-clock hours on the CPU each run trained on)")
 
 
 def equal_postprocessing_rows(sweeps, *, split="testA", opening_radius_px=0, label="H + L3") -> list[dict]:
