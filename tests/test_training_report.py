@@ -230,3 +230,35 @@ def test_protocol_steps_counts_what_training_iterates_over():
     # a constant rate stays; a cosine one reaches zero at the last epoch
     assert training.protocol_steps(preset_config("paper").to_dict(), 50)["learning_rate"] == 1e-3
     assert training.protocol_steps(preset_config("cpu").to_dict(), 4)["learning_rate"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_stopped_run_reads_as_stopped_everywhere(tmp_path):
+    # A run whose checkpoint was lost keeps its curve, but never "so far": it will not go on.
+    _curve_run(tmp_path, "paper", "h-L3-s0-attempt1", 3, 100, finished=False)
+    _curve_run(tmp_path, "paper", "h-L3-s0", 1, 100, finished=False)
+    (tmp_path / "paper" / "h-L3-s0-attempt1" / training.STOPPED).write_text(
+        json.dumps({"reason": "its checkpoint was lost", "epoch": 3, "batch": 10, "restarted_as": "h-L3-s0"}))
+    curves = {c["run_id"]: c for c in training.load_curves(tmp_path)}
+    stopped, running = curves["h-L3-s0-attempt1"], curves["h-L3-s0"]
+    assert stopped["stopped"]["reason"] == "its checkpoint was lost" and running["stopped"] is None
+    assert training.run_status(stopped) == "stopped after 3 of 100 epochs"
+    assert training.run_status(running) == "1 of 100 epochs so far"
+    text = training.curve_sentence(stopped)
+    assert text.startswith("Test A F1 of `paper` h-L3-s0-attempt1 (stopped after 3 of 100 epochs): ")
+    assert "best before it stopped 0.530 after epoch 3" in text and "so far" not in text
+    # 101 + 102 + 103 s trained: both budgets lie past the stopped run's hours.
+    table = training.budget_table([stopped, running], budgets_hours=(0.05, 1))
+    assert table.rows[0][0] == "paper h-L3-s0-attempt1, stopped after 3 of 100 epochs"
+    assert table.rows[0][2:] == ["0.510 (epoch 1)", "stopped before"]
+    assert table.rows[1][2:] == ["not reached yet", "not reached yet"]  # 101 s trained so far
+    fig = training.convergence_figure(list(curves.values()))
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    dashed = lines["paper h-L3-s0-attempt1, stopped after 3 of 100 epochs"]
+    assert dashed.get_linestyle() == "--" and lines["paper h-L3-s0, 1 of 100 epochs so far"].get_linestyle() == "-"
+
+
+def test_a_finished_run_ignores_a_stale_stopped_note(tmp_path):
+    _curve_run(tmp_path, "paper", "h-L3-s0", 3, 3, finished=True)
+    (tmp_path / "paper" / "h-L3-s0" / training.STOPPED).write_text(json.dumps({"reason": "x"}))
+    (curve,) = training.load_curves(tmp_path)
+    assert curve["stopped"] is None and training.run_status(curve) == "finished"

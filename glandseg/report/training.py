@@ -26,6 +26,7 @@ import numpy as np
 
 from glandseg import results
 from glandseg.report import results_figures
+from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
 
 __all__ = [
@@ -35,6 +36,9 @@ __all__ = [
     "precision_table",
     "precision_figure",
     "load_curves",
+    "STOPPED",
+    "run_status",
+    "cpu_kind",
     "training_estimate",
     "trained_on",
     "convergence_figure",
@@ -49,8 +53,14 @@ __all__ = [
 #: Where ``glandseg grid ... --precision P --results results/precision`` puts the paired runs.
 PRECISION_RESULTS = "results/precision"
 
-_METRICS = (("f1", "F1", 3), ("object_dice", "object Dice", 3), ("object_hausdorff", "object Hausdorff", 1))
+_METRICS = tuple((m, _METRIC_NAMES[m], d) for m, d in (("f1", 3), ("object_dice", 3), ("object_hausdorff", 1)))
+_DIGITS = {m: d for m, _, d in _METRICS}
 _SPLITS = (("testA", "Test A"), ("testB", "Test B"))
+_SPLIT_NAMES = dict(_SPLITS)
+
+#: A run folder's note that its run stopped for good (a lost checkpoint, say) and will never
+#: finish: ``{"reason", "epoch", "batch", "restarted_as"}`` (the last optional), written by hand.
+STOPPED = "stopped.json"
 
 
 def precision_check(records, baseline="float32", other="mixed_bfloat16") -> dict:
@@ -196,7 +206,8 @@ def load_curves(root="results") -> list[dict]:
         ``cpu`` (the record's CPU model, where finished), ``sessions`` (the training processes
         with their CPUs, :func:`glandseg.train.train`; from the record where finished, else from
         ``train_state.json``), ``precision`` (the record's, else the resolved one in
-        ``train_state.json``) and ``config`` (the run's ``config.json``, empty where it has none).
+        ``train_state.json``), ``config`` (the run's ``config.json``, empty where it has none) and
+        ``stopped`` (the folder's :data:`STOPPED` note of a run that will never finish, else None).
     """
     out = []
     for path in sorted(Path(root).glob("*/*/curve.json")):
@@ -222,22 +233,55 @@ def load_curves(root="results") -> list[dict]:
             "sessions": training.get("sessions") if record else state.get("sessions", []),
             "precision": training.get("precision") if record else (state.get("precision") or {}).get("precision"),
             "config": config,
+            "stopped": None if record or not (run / STOPPED).exists() else json.loads((run / STOPPED).read_text()),
         })
     return out
+
+
+def run_status(curve: dict) -> str:
+    """How far a run got, for labels: "finished", "N of M epochs so far" or "stopped after N of M epochs".
+
+    Examples
+    --------
+    >>> run_status({"finished": False, "epochs_done": 5, "epochs_planned": 100, "stopped": None})
+    '5 of 100 epochs so far'
+    >>> run_status({"finished": False, "epochs_done": 32, "epochs_planned": 100, "stopped": {"reason": "lost"}})
+    'stopped after 32 of 100 epochs'
+    """
+    if curve.get("finished"):
+        return "finished"
+    done = f"{curve.get('epochs_done')} of {curve.get('epochs_planned')} epochs"
+    return f"stopped after {done}" if curve.get("stopped") else f"{done} so far"
+
+
+def cpu_kind(record) -> dict:
+    """The CPU a record ran on: ``{"cpu", "bfloat16", "precision"}`` as display strings.
+
+    Records made before CPU flags were recorded name only the CPU model; their bfloat16 support
+    reads ``"not recorded"``. The precision is the one training resolved to, else the
+    configuration's (older records trained in float32, the default then).
+
+    Examples
+    --------
+    >>> cpu_kind({"provenance": {"cpu": {"model": "EPYC", "family": 26, "model_number": 2, "native_bfloat16": True}},
+    ...           "training": {"precision": "mixed_bfloat16"}, "config": {}})
+    {'cpu': 'EPYC (family 26, model 2)', 'bfloat16': 'native', 'precision': 'mixed_bfloat16'}
+    """
+    prov = record.get("provenance", {})
+    cpu = prov.get("cpu") if isinstance(prov.get("cpu"), dict) else None
+    if cpu:
+        native = "native" if cpu.get("native_bfloat16") else "none"
+        name = _cpu_label(cpu)
+    else:
+        name = str(prov.get("device", "unknown")).split(",")[0]
+        native = "not recorded"
+    return {"cpu": name, "bfloat16": native, "precision": results.training_precision(record)}
 
 
 def _cpu_label(cpu: dict | None) -> str:
     if not cpu:
         return "CPU not recorded"
     return f"{cpu.get('model', '?')} (family {cpu.get('family', '?')}, model {cpu.get('model_number', '?')})"
-
-
-def _record_cpu_label(record: dict) -> str:
-    # Records made before CPU flags were recorded name the model in ``device`` only.
-    prov = record.get("provenance", {})
-    if isinstance(prov.get("cpu"), dict):
-        return _cpu_label(prov["cpu"])
-    return str(prov.get("device", "CPU not recorded")).split(",")[0]
 
 
 def trained_on(curve: dict) -> str:
@@ -274,6 +318,11 @@ def trained_on(curve: dict) -> str:
     return "; ".join(f"{when}: {label}" for when, label in parts) + precision
 
 
+def _typical_epoch_seconds(secs) -> float:
+    # The first epoch carries start-up costs (tracing, compiling, the first data pass).
+    return float(np.median(secs[1:])) if len(secs) > 1 else float(secs[0])
+
+
 def training_estimate(epoch_seconds, total_epochs: int) -> dict | None:
     """Projected training hours of a run from its finished epochs.
 
@@ -295,7 +344,7 @@ def training_estimate(epoch_seconds, total_epochs: int) -> dict | None:
     secs = [float(s) for s in epoch_seconds if s]
     if not secs:
         return None
-    typical = float(np.median(secs[1:])) if len(secs) > 1 else secs[0]
+    typical = _typical_epoch_seconds(secs)
     remaining = max(int(total_epochs) - len(secs), 0)
     return {"done_hours": sum(secs) / 3600, "projected_hours": (sum(secs) + remaining * typical) / 3600,
             "epoch_seconds": typical, "epochs_done": len(secs)}
@@ -335,7 +384,7 @@ def slow_epochs(epoch_seconds, factor: float = 1.5) -> dict | None:
     secs = [float(s) for s in epoch_seconds]
     if len(secs) < 2:
         return None
-    typical = float(np.median(secs[1:]))
+    typical = _typical_epoch_seconds(secs)
     slow = [(i + 1, s) for i, s in enumerate(secs) if i > 0 and s > factor * typical]
     return {"epochs": [e for e, _ in slow], "seconds": [s for _, s in slow], "typical_seconds": typical,
             "excess_hours": sum(s - typical for _, s in slow) / 3600}
@@ -378,16 +427,19 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
                 if not pts:
                     continue
                 xs = [p["epoch"] if x == "epoch" else p["train_seconds"] / 3600 for p in pts]
-                status = "" if c["finished"] else f", {c['epochs_done']} of {c['epochs_planned']} epochs so far"
+                status = "" if c["finished"] else f", {run_status(c)}"
                 if x == "hours":
                     status += f" ({trained_on(c)})"
-                ax.plot(xs, [p[split][metric] for p in pts], "o-", ms=3, label=f"{c['preset']} {c['run_id']}{status}")
+                # A run that stopped for good is drawn fainter and dashed: a curve that ends early.
+                style = dict(ls="--", alpha=0.55) if c.get("stopped") else {}
+                ax.plot(xs, [p[split][metric] for p in pts], "o-", ms=3, label=f"{c['preset']} {c['run_id']}{status}",
+                        **style)
             if points:
                 xs = [r["config"]["train"]["epochs"] if x == "epoch" else (r["training"].get("seconds") or np.nan) / 3600
                       for r in points]
                 ys = [r["metrics"][split]["pooled"][metric] for r in points]
                 where = "" if x == "epoch" else " ({})".format(" / ".join(sorted(
-                    {f"{_record_cpu_label(r)}, {results.training_precision(r)}" for r in points})))
+                    {"{cpu}, {precision}".format(**cpu_kind(r)) for r in points})))
                 ax.plot(xs, ys, "k^", ms=5, label=f"{four_epoch_preset} preset, {len(points)} seeds{where}")
             paper = results.PAPER_TABLES[split].get(paper_label)
             if paper is not None:
@@ -446,7 +498,7 @@ def read_curve(curve: dict, split: str = "testA", metric: str = "f1", tolerance:
     >>> r["flat_from"]["epoch"], round(r["flat_from"]["gain_after"], 3), r["best"]["epoch"], r["reaches_paper"]["epoch"]
     (3, 0.01, 5, 3)
     """
-    if split not in dict(_SPLITS):
+    if split not in _SPLIT_NAMES:
         raise ValueError(f"split must be one of {[s for s, _ in _SPLITS]}. Received: split={split!r}")
     if metric not in [m for m, _, _ in _METRICS]:
         raise ValueError(f"metric must be one of {[m for m, _, _ in _METRICS]}. Received: metric={metric!r}")
@@ -489,14 +541,16 @@ def curve_sentence(curve: dict, split: str = "testA", metric: str = "f1", tolera
     (0.850, 1.5 h): no later point is better by more than 0.010. It reaches the paper's 0.846 after epoch 3 (1.5 h).
     """
     r = read_curve(curve, split, metric, tolerance, paper_label)
-    label = f"{dict(_SPLITS)[split]} {dict((m, n) for m, n, _ in _METRICS)[metric]}"
+    label = f"{_SPLIT_NAMES[split]} {_METRIC_NAMES[metric]}"
     name = f"`{curve.get('preset')}` {curve.get('run_id')}"
+    if curve.get("stopped"):
+        name += f" ({run_status(curve)})"
     if r is None:
         return f"{label} of {name}: no curve point yet."
-    digits = dict((m, d) for m, _, d in _METRICS)[metric]
+    digits = _DIGITS[metric]
     f = lambda v: f"{v:.{digits}f}"  # noqa: E731
     h = lambda a: f"{a['hours']:.1f} h"  # noqa: E731
-    so_far = "" if r["finished"] else " so far"
+    so_far = "" if r["finished"] else " before it stopped" if curve.get("stopped") else " so far"
     text = (f"{label} of {name}: {f(r['first']['value'])} after epoch {r['first']['epoch']}, best{so_far} "
             f"{f(r['best']['value'])} after epoch {r['best']['epoch']} ({h(r['best'])}); ")
     flat = r["flat_from"]
@@ -536,7 +590,7 @@ def budget_table(curves, records=(), budgets_hours=(0.25, 0.5, 1, 2, 4, 8, 16), 
     budgets = [float(b) for b in budgets_hours]
     if not budgets or any(b <= 0 for b in budgets):
         raise ValueError(f"budgets_hours must be positive hours. Received: budgets_hours={budgets_hours!r}")
-    digits = dict((m, d) for m, _, d in _METRICS)[metric]
+    digits = _DIGITS[metric]
     rows = []
     for c in curves:
         pts = [p for p in c.get("points", []) if split in p]
@@ -545,13 +599,13 @@ def budget_table(curves, records=(), budgets_hours=(0.25, 0.5, 1, 2, 4, 8, 16), 
         for b in budgets:
             within = [p for p in pts if p["train_seconds"] / 3600 <= b]
             if not c.get("finished") and b > done_hours:
-                cells.append("not reached yet")
+                cells.append("stopped before" if c.get("stopped") else "not reached yet")
             elif not within:
                 cells.append("no point yet")
             else:
                 p = within[-1]
                 cells.append(f"{p[split][metric]:.{digits}f} (epoch {p['epoch']})")
-        status = "" if c.get("finished") else f", {c.get('epochs_done')} of {c.get('epochs_planned')} epochs so far"
+        status = "" if c.get("finished") else f", {run_status(c)}"
         rows.append([f"{c.get('preset')} {c.get('run_id')}{status}", trained_on(c), *cells])
     fours = [r for r in records if r.get("preset") == four_epoch_preset and results.config_label(r["config"]) == paper_label
              and (r.get("training") or {}).get("seconds")]
@@ -559,10 +613,10 @@ def budget_table(curves, records=(), budgets_hours=(0.25, 0.5, 1, 2, 4, 8, 16), 
         hours = float(np.mean([r["training"]["seconds"] for r in fours])) / 3600
         value = float(np.mean([r["metrics"][split]["pooled"][metric] for r in fours]))
         epochs = fours[0]["config"]["train"]["epochs"]
-        kinds = sorted({f"{_record_cpu_label(r)}; {results.training_precision(r)}" for r in fours})
+        kinds = sorted({"{cpu}; {precision}".format(**cpu_kind(r)) for r in fours})
         rows.append([f"{four_epoch_preset} preset, {len(fours)} seeds (mean {hours:.2f} h)", " / ".join(kinds),
                      *[f"{value:.{digits}f} ({epochs} epochs)" if b >= hours else "not enough" for b in budgets]])
-    label = f"{dict(_SPLITS)[split]} {dict((m, n) for m, n, _ in _METRICS)[metric]}"
+    label = f"{_SPLIT_NAMES[split]} {_METRIC_NAMES[metric]}"
     return Table(["run", "trained on", *[f"{b:g} h" for b in budgets]], rows,
                  caption=f"{label} of {paper_label} when a budget of training hours runs out "
                          "(wall-clock hours on the CPU each run trained on)")

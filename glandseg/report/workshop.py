@@ -17,6 +17,7 @@ from glandseg import results
 from glandseg.report import training
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
+from glandseg.report.training import cpu_kind  # re-exported: the teacher's guide names it here
 
 __all__ = [
     "AIM_F1", "AIM_SEEDS", "aim_verdict", "pixel_budget_sentence", "short_protocol", "protocol_choice_rows",
@@ -304,24 +305,6 @@ def min_size_effect(sweeps, label, *, split="testA", opening_radius_px=0, preset
     runs = rows[0]["runs"]
     opened = f" after an opening of {opening_radius_px} px" if opening_radius_px else ""
     return f"{label} at the {preset} preset ({runs} run{'s' if runs > 1 else ''}): {part} F1{opened} {sizes}."
-
-
-def cpu_kind(record) -> dict:
-    """The CPU a record ran on: ``{"cpu", "bfloat16", "precision"}`` as display strings.
-
-    Records made before CPU flags were recorded name only the CPU model; their bfloat16 support
-    reads ``"not recorded"``. The precision is the one training resolved to, else the
-    configuration's (older records trained in float32, the default then).
-    """
-    prov = record.get("provenance", {})
-    cpu = prov.get("cpu") if isinstance(prov.get("cpu"), dict) else None
-    if cpu:
-        name = f"{cpu.get('model', '?')} (family {cpu.get('family', '?')}, model {cpu.get('model_number', '?')})"
-        native = "native" if cpu.get("native_bfloat16") else "none"
-    else:
-        name = str(prov.get("device", "unknown")).split(",")[0]
-        native = "not recorded"
-    return {"cpu": name, "bfloat16": native, "precision": results.training_precision(record)}
 
 
 def short_protocol(config: dict) -> str:
