@@ -17,7 +17,7 @@ from glandseg import results
 from glandseg.report import training
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
-from glandseg.report.training import cpu_kind  # re-exported: the teacher's guide names it here
+from glandseg.report.training import cpu_kind  # re-exported: its home until the training report needed it
 
 __all__ = [
     "AIM_F1", "AIM_SEEDS", "aim_verdict", "pixel_budget_sentence", "short_protocol", "protocol_choice_rows",
