@@ -1,6 +1,7 @@
 """glandseg.report.training: the precision check and the learning curves, on hand-made records."""
 
 import json
+import warnings
 
 import matplotlib
 
@@ -251,7 +252,9 @@ def test_a_stopped_run_reads_as_stopped_everywhere(tmp_path):
     assert table.rows[0][0] == "paper h-L3-s0-attempt1, stopped after 3 of 100 epochs"
     assert table.rows[0][2:] == ["0.510 (epoch 1)", "stopped before"]
     assert table.rows[1][2:] == ["not reached yet", "not reached yet"]  # 101 s trained so far
-    fig = training.convergence_figure(list(curves.values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the book builds with warnings as errors
+        fig = training.convergence_figure(list(curves.values()))
     lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
     dashed = lines["paper h-L3-s0-attempt1, stopped after 3 of 100 epochs"]
     assert dashed.get_linestyle() == "--" and lines["paper h-L3-s0, 1 of 100 epochs so far"].get_linestyle() == "-"
@@ -262,3 +265,9 @@ def test_a_finished_run_ignores_a_stale_stopped_note(tmp_path):
     (tmp_path / "paper" / "h-L3-s0" / training.STOPPED).write_text(json.dumps({"reason": "x"}))
     (curve,) = training.load_curves(tmp_path)
     assert curve["stopped"] is None and training.run_status(curve) == "finished"
+
+
+def test_curve_sentence_of_a_single_point_claims_no_trend():
+    text = training.curve_sentence(_curve([0.3], finished=False))
+    assert text == ("Test A F1 of `p` r: 0.300 after epoch 1 (0.5 h), its only point. "
+                    "It has not reached the paper's 0.846 so far: its best is 0.546 short.")

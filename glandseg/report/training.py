@@ -431,8 +431,8 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
                 if x == "hours":
                     status += f" ({trained_on(c)})"
                 # A run that stopped for good is drawn fainter and dashed: a curve that ends early.
-                style = dict(ls="--", alpha=0.55) if c.get("stopped") else {}
-                ax.plot(xs, [p[split][metric] for p in pts], "o-", ms=3, label=f"{c['preset']} {c['run_id']}{status}",
+                style = dict(ls="--", alpha=0.55) if c.get("stopped") else dict(ls="-")
+                ax.plot(xs, [p[split][metric] for p in pts], marker="o", ms=3, label=f"{c['preset']} {c['run_id']}{status}",
                         **style)
             if points:
                 xs = [r["config"]["train"]["epochs"] if x == "epoch" else (r["training"].get("seconds") or np.nan) / 3600
@@ -551,15 +551,19 @@ def curve_sentence(curve: dict, split: str = "testA", metric: str = "f1", tolera
     f = lambda v: f"{v:.{digits}f}"  # noqa: E731
     h = lambda a: f"{a['hours']:.1f} h"  # noqa: E731
     so_far = "" if r["finished"] else " before it stopped" if curve.get("stopped") else " so far"
-    text = (f"{label} of {name}: {f(r['first']['value'])} after epoch {r['first']['epoch']}, best{so_far} "
-            f"{f(r['best']['value'])} after epoch {r['best']['epoch']} ({h(r['best'])}); ")
     flat = r["flat_from"]
-    if flat is None:
-        text += (f"it is still improving{' at its last point' if r['finished'] else ''} (each point leaves a later one "
-                 f"better by more than {tolerance:g}).")
+    if r["first"] is r["last"]:  # one point: nothing yet to say where it peaks or flattens
+        text = f"{label} of {name}: {f(r['first']['value'])} after epoch {r['first']['epoch']} ({h(r['first'])}), its only point."
     else:
-        more = f" by more than {flat['gain_after']:.{digits}f}" if round(flat["gain_after"], digits) > 0 else ""
-        text += f"it flattens{so_far} from epoch {flat['epoch']} ({f(flat['value'])}, {h(flat)}): no later point is better{more}."
+        text = (f"{label} of {name}: {f(r['first']['value'])} after epoch {r['first']['epoch']}, best{so_far} "
+                f"{f(r['best']['value'])} after epoch {r['best']['epoch']} ({h(r['best'])}); ")
+        if flat is None:
+            text += (f"it is still improving{' at its last point' if r['finished'] else ''} (each point leaves a "
+                     f"later one better by more than {tolerance:g}).")
+        else:
+            more = f" by more than {flat['gain_after']:.{digits}f}" if round(flat["gain_after"], digits) > 0 else ""
+            text += (f"it flattens{so_far} from epoch {flat['epoch']} ({f(flat['value'])}, {h(flat)}): no later point "
+                     f"is better{more}.")
     if r["paper"] is not None:
         if r["reaches_paper"] is not None:
             text += (f" It reaches the paper's {f(r['paper'])} after epoch {r['reaches_paper']['epoch']} "
