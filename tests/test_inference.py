@@ -172,5 +172,10 @@ def test_segment_reproduces_a_glas_run(glas_root, tmp_path):
             labels, _ = inference.segment_image(model, sample.image, cfg, fit=True)
             with Image.open(runner.prediction_path(run, sample.name)) as im:
                 agree.append(np.mean(labels == np.asarray(im).astype(np.int32)))
-    assert len(agree) == 80 and min(agree) > 0.999
+    # The runner predicts in batches, segment_image one image at a time: oneDNN picks its kernels
+    # by shape, so the probabilities differ in their last bits, and after one epoch of training
+    # an object on the edge of the threshold or the smallest size can flip (seen: one image at
+    # 0.9988, the mean 0.99998, on an AMD EPYC family 26 with AVX-512). A wrong resize, channel
+    # or post-processing step disagrees on far more.
+    assert len(agree) == 80 and np.mean(agree) > 0.9999 and min(agree) > 0.995
     assert meta["record_pooled"]["testA"]["f1"] >= 0

@@ -207,8 +207,10 @@ def test_jit_compile_is_used_for_training_and_keras_choice_kept_for_prediction(t
     xla = train(tiny_config(), tmp_path / "xla", samples=samples, epochs=1, verbose=0, jit_compile=True)
     assert plain["jit_compile"] is bool(auto) and xla["jit_compile"] is True
     assert xla["model"].jit_compile == auto
-    # XLA changes the rounding, not the computation: the same loss to a few digits
-    np.testing.assert_allclose(xla["history"][0]["loss"], plain["history"][0]["loss"], rtol=1e-3)
+    # XLA changes the rounding, not the computation: the same epoch loss to about two digits.
+    # An epoch of training amplifies rounding differences (seen: 2.4e-3 relative on an AMD EPYC
+    # family 26 with AVX-512); a dropped or reweighted loss term moves the loss by several percent.
+    np.testing.assert_allclose(xla["history"][0]["loss"], plain["history"][0]["loss"], rtol=1e-2)
 
 
 @pytest.mark.parametrize("value", ["on", 1, None])
