@@ -69,14 +69,23 @@ def test_load_curves_reads_finished_and_running_runs(tmp_path):
 
 
 def test_training_estimate_projects_from_the_epochs_after_the_first():
+    # lower quartile of 100, 110, 120 (numpy's linear interpolation): 105
     est = training.training_estimate([500, 100, 120, 110], 10)
-    assert est["epoch_seconds"] == 110 and est["epochs_done"] == 4
-    assert est["projected_hours"] == pytest.approx((830 + 6 * 110) / 3600)
+    assert est["epoch_seconds"] == 105 and est["epochs_done"] == 4
+    assert est["projected_hours"] == pytest.approx((830 + 6 * 105) / 3600)
+
+
+def test_training_estimate_keeps_the_cpus_own_pace_when_most_epochs_shared_it():
+    # Five epochs alone at 300 s, five stretched by other work to 480-500 s: the median would
+    # project 390 s an epoch, the pace of neither.
+    secs = [330, 300, 480, 300, 490, 300, 500, 300, 495, 300, 485]
+    assert training.training_estimate(secs, 100)["epoch_seconds"] == 300
+    assert training.slow_epochs(secs)["epochs"] == [3, 5, 7, 9, 11]
     assert training.training_estimate([], 10) is None
 
 
 def test_slow_epochs_flags_stretched_epochs_but_never_the_first():
-    # typical = median(100, 100, 400, 110, 90) = 100; 400 > 1.5 x 100, 140 is not; epoch 1 (500) is start-up
+    # typical = lower quartile of (100, 100, 400, 110, 90) = 100; 400 > 1.5 x 100, 140 is not; epoch 1 (500) is start-up
     out = training.slow_epochs([500, 100, 100, 400, 110, 90])
     assert out["epochs"] == [4] and out["seconds"] == [400.0]
     assert out["typical_seconds"] == 100 and out["excess_hours"] == pytest.approx(300 / 3600)
