@@ -191,6 +191,9 @@ def _grid_axes_args(p):
                    "(repeatable; needs --tag)")
     p.add_argument("--tag", default=None, metavar="NAME",
                    help="ends the run folders' names when --set changes the protocol (RUN = h-L3-s0-NAME)")
+    p.add_argument("--restart", action="store_true",
+                   help="a run folder that trained but lost its checkpoint.npz is kept as RUN-attemptN "
+                   "(with stopped.json) and trains again from epoch 1 (default: stop with an error)")
 
 
 def _backend_arg(p):
@@ -231,7 +234,8 @@ def _cmd_run(args) -> int:
     config = config.with_overrides(overrides)
     out = args.out or Path(args.results) / args.preset / runner.run_id(config, args.tag)
     record = runner.run_experiment(config, out, root=args.data, devices=args.devices, loader_threads=args.loader_threads,
-                                   jit_compile=_jit(args.jit_compile), curve=args.curve, tag=args.tag)
+                                   jit_compile=_jit(args.jit_compile), curve=args.curve, tag=args.tag,
+                                   restart=args.restart)
     for split in runner.TEST_SPLITS:
         p = record["metrics"][split]["pooled"]
         print(
@@ -251,6 +255,7 @@ def _cmd_grid(args) -> int:
         args.preset, configs, args.seeds, results_dir=args.results, root=args.data, backend=args.backend, epochs=args.epochs,
         devices=args.devices, loader_threads=args.loader_threads, jit_compile=_jit(args.jit_compile),
         precision=args.precision, curve=args.curve, overrides=_overrides(args), tag=args.tag,
+        restart=args.restart,
     )
     return 1 if any(e["status"] == "failed" for e in summary) else 0
 

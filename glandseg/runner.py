@@ -25,7 +25,9 @@ import numpy as np
 from glandseg import data, results
 from glandseg.config import ExperimentConfig
 
-__all__ = ["TEST_SPLITS", "run_id", "run_experiment", "score_network", "load_samples", "probabilities"]
+__all__ = [
+    "TEST_SPLITS", "STOPPED", "archive_attempt", "run_id", "run_experiment", "score_network", "load_samples", "probabilities",
+]
 
 TEST_SPLITS = ("testA", "testB")
 
@@ -247,6 +249,79 @@ def _distribution(devices):
 CURVE_EPOCHS = (1, 2, 3, 5, 8, 13, 20, 32, 50, 75, 100)
 CURVE = "curve.json"
 
+#: A run folder's note that its run stopped for good (a lost checkpoint, say) and will never
+#: finish: ``{"reason", "epoch", "batch", "restarted_as"}`` (the last optional). Written by
+#: :func:`archive_attempt`, or by hand for a run stopped some other way.
+STOPPED = "stopped.json"
+
+
+def archive_attempt(out_dir, reason: str) -> Path:
+    """Keep a run that cannot go on as an earlier attempt, so that its folder can start again.
+
+    Renames ``out_dir`` to ``<out_dir>-attempt<N>`` (the first free N from 1) and writes
+    :data:`STOPPED` there: ``reason``, where the run stood (``epoch``, ``batch``, from
+    ``train_state.json`` or ``history.csv``) and ``restarted_as`` (the folder's name). Its
+    history and curve stay readable: the book draws them as a stopped run.
+
+    Parameters
+    ----------
+    out_dir : path
+        The run folder.
+    reason : str
+        Why it stopped, for the reader of the book.
+
+    Returns
+    -------
+    path : Path
+        The attempt's new folder.
+    """
+    from glandseg import train as train_lib
+
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise FileNotFoundError(f"no run folder {out_dir}")
+    if not str(reason).strip():
+        raise ValueError("reason must say why the run stopped")
+    state = train_lib.stale_state(out_dir)
+    if state is None:  # resumable or untrained: where the resume state says it stood
+        saved = out_dir / train_lib.STATE
+        state = json.loads(saved.read_text()) if saved.exists() else {"epoch": 0, "batch": 0}
+    n = 1
+    while out_dir.with_name(f"{out_dir.name}-attempt{n}").exists():
+        n += 1
+    attempt = out_dir.with_name(f"{out_dir.name}-attempt{n}")
+    out_dir.rename(attempt)
+    results.write_json_atomic(attempt / STOPPED, {"reason": str(reason), "epoch": int(state["epoch"]),
+                                                  "batch": int(state["batch"]), "restarted_as": out_dir.name})
+    return attempt
+
+
+#: The reason :func:`run_experiment` and :func:`run_grid` give a run they restart.
+RESTART_REASON = "its checkpoint was missing, and the run was started again with --restart"
+
+
+def _lost_checkpoint(out_dir: Path) -> dict | None:
+    """Where a run stood that still has to train but lost its checkpoint, else None."""
+    from glandseg import train as train_lib
+
+    if (out_dir / "record.json").exists() or (out_dir / "training.json").exists():
+        return None  # past training: scoring needs only best.weights.h5
+    return train_lib.stale_state(out_dir)
+
+
+def _check_resumable(out_dir: Path, restart: bool) -> None:
+    """Fail at once on a folder that trained but lost its checkpoint, unless it is to restart."""
+    from glandseg import train as train_lib
+
+    stale = _lost_checkpoint(out_dir)
+    if stale is not None and not restart:
+        raise FileNotFoundError(
+            f"{out_dir} trained to epoch {stale['epoch']} (+{stale['batch']} batches) but its "
+            f"{train_lib.CHECKPOINT} is missing, so it cannot resume. Put {train_lib.CHECKPOINT} (and "
+            f"{train_lib.BEST_WEIGHTS}) back from a copy to go on, or pass --restart (restart=True) to keep the "
+            f"folder as {out_dir.name}-attemptN and train again from epoch 1."
+        )
+
 
 def curve_epochs(total_epochs: int, curve=True) -> tuple:
     """The epochs at which a run's learning curve tests the network.
@@ -344,7 +419,7 @@ class _Curve:
 
 def run_experiment(
     config: ExperimentConfig, out_dir, *, root=None, epochs=None, cache_dir=None, verbose="auto", devices=None,
-    loader_threads=1, jit_compile="auto", curve=False, checkpoint_minutes=5.0, tag=None,
+    loader_threads=1, jit_compile="auto", curve=False, checkpoint_minutes=5.0, tag=None, restart=False,
 ) -> dict:
     """Run (or finish) one experiment in ``out_dir`` and return its record.
 
@@ -380,6 +455,10 @@ def run_experiment(
     tag : str, optional
         The name of a protocol changed from its preset (``--set ... --tag``), kept in the record:
         :func:`glandseg.results.load_records` leaves such runs out of the preset's tables.
+    restart : bool, optional
+        Where ``out_dir`` trained but lost its checkpoint (:func:`glandseg.train.stale_state`),
+        keep it as an earlier attempt (:func:`archive_attempt`) and train again from epoch 1.
+        Without it such a folder is an error: its weights may still be somewhere to put back.
 
     Returns
     -------
@@ -389,7 +468,8 @@ def run_experiment(
     Raises
     ------
     ValueError, FileNotFoundError
-        Before any training: missing or invalid data, or a folder holding another config.
+        Before any training: missing or invalid data, a folder holding another config, or one
+        that lost its checkpoint (without ``restart``).
     """
     from glandseg import train as train_lib
 
@@ -403,6 +483,7 @@ def run_experiment(
     record_path = out_dir / "record.json"
     if record_path.exists():
         return json.loads(record_path.read_text())
+    _check_resumable(out_dir, restart)
     distribution = _distribution(devices)
     train_lib._check_distribution(distribution, config.train.batch_size)  # before the data loads
 
@@ -412,6 +493,9 @@ def run_experiment(
     # Fix the code state now, before the long work: the record's provenance credits this one,
     # not a commit made meanwhile (a resumed run records the resuming process's state).
     results.code_state()
+    if restart and _lost_checkpoint(out_dir) is not None:
+        archive_attempt(out_dir, RESTART_REASON)
+        _check_config(config, out_dir)  # the new folder's config.json
 
     model = None
     training_path = out_dir / "training.json"
@@ -587,7 +671,8 @@ def notebook_path() -> Path:
 
 def run_grid(
     preset, configs=PAPER_GRID, seeds=(0,), *, results_dir="results", root=None, backend=None, epochs=None,
-    devices=None, loader_threads=1, jit_compile="auto", precision=None, curve=False, overrides=None, tag=None, log=print,
+    devices=None, loader_threads=1, jit_compile="auto", precision=None, curve=False, overrides=None, tag=None,
+    restart=False, log=print,
 ):
     """Run each configuration x seed through papermill, skipping finished runs.
 
@@ -604,7 +689,10 @@ def run_grid(
 
     A finished run (one with ``record.json``) is skipped as it is, even where the preset has
     changed since it was made (e.g. its precision was explicit then): its record states its
-    own configuration. An unfinished one must match the configuration asked for.
+    own configuration. An unfinished one must match the configuration asked for, and must be
+    able to resume: one that trained but lost its checkpoint stops the grid before it starts,
+    unless ``restart``, which keeps it as an earlier attempt (:func:`archive_attempt`) and
+    trains it again from epoch 1.
 
     Returns
     -------
@@ -642,6 +730,10 @@ def run_grid(
     for config, out in runs:
         if (out / "config.json").exists() and not (out / "record.json").exists():
             _check_config(config, out)
+        _check_resumable(out, restart)
+    for config, out in runs:
+        if restart and _lost_checkpoint(out) is not None:
+            log(f"{out}: kept as {archive_attempt(out, RESTART_REASON).name}, training again from epoch 1")
 
     notebook = jupytext.read(notebook_path())
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -22,7 +22,9 @@ most ``checkpoint_minutes`` of training. The dtype policy (``TrainConfig.precisi
 resolved by :func:`glandseg.hardware.resolve_precision`) is stored in ``train_state.json``; a
 resumed run keeps it. ``train_state.json`` also lists the run's ``sessions``: each process that
 trained the folder, from which ``(epoch, batch)``, on which CPU (model, family/model, ISA flags)
-and accelerator, so the epoch times of a run resumed on other machines can be told apart.
+and accelerator, so the epoch times of a run resumed on other machines can be told apart. A
+folder whose checkpoint is gone after it trained (:func:`stale_state`) is refused, not silently
+trained again over its history.
 
 Several devices: ``train(..., distribution=data_parallel())`` replicates the model on every
 accelerator (or host) that JAX sees and splits each batch between them
@@ -51,7 +53,7 @@ from glandseg.config import ExperimentConfig
 
 __all__ = [
     "CropDataset", "MallocThresholds", "split_train_val", "build_and_compile", "data_parallel", "device_count", "train",
-    "load_trained", "TrainResult",
+    "load_trained", "stale_state", "TrainResult",
 ]
 
 CHECKPOINT = "checkpoint.npz"
@@ -469,6 +471,36 @@ def _training_samples(config: ExperimentConfig, cache_dir: Path, root=None, samp
     return preprocessing.prepare("train", config.preprocess, cache_dir, root=root, samples=samples)
 
 
+def stale_state(out_dir) -> dict | None:
+    """Where a run stood whose checkpoint is gone: ``{"epoch", "batch"}``, or None.
+
+    A folder that has trained (its ``train_state.json`` is past epoch 0, batch 0, or its
+    ``history.csv`` has rows) but holds no ``checkpoint.npz`` cannot resume: the weights its
+    history and curve describe are gone (a clone of the repository, say, or a lost machine).
+    :func:`train` refuses such a folder rather than start it over on its own.
+
+    Parameters
+    ----------
+    out_dir : path
+        A run folder.
+
+    Returns
+    -------
+    state : dict or None
+        ``{"epoch": int, "batch": int}`` of the last resume state (from ``train_state.json``,
+        else the last epoch of ``history.csv``), or None where the folder can resume or has
+        not trained.
+    """
+    out_dir = Path(out_dir)
+    if (out_dir / CHECKPOINT).exists():
+        return None
+    state = json.loads((out_dir / STATE).read_text()) if (out_dir / STATE).exists() else {}
+    epoch, batch = int(state.get("epoch", 0)), int(state.get("batch", 0))
+    if (epoch, batch) == (0, 0):
+        epoch = max((row["epoch"] for row in _read_history(out_dir / HISTORY)), default=0)
+    return {"epoch": epoch, "batch": batch} if (epoch, batch) != (0, 0) else None
+
+
 def train(
     config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_dir=None, epochs=None, verbose="auto",
     distribution=None, loader_threads=1, jit_compile="auto", checkpoint_minutes=5.0, snapshot_epochs=(),
@@ -504,8 +536,22 @@ def train(
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    FileNotFoundError
+        ``out_dir`` has trained but lost its checkpoint (:func:`stale_state`): restore
+        ``checkpoint.npz`` to resume, or move the folder aside to start again
+        (``glandseg grid --restart`` keeps it as an earlier attempt).
     """
     out_dir = Path(out_dir)
+    stale = stale_state(out_dir)
+    if stale is not None:
+        raise FileNotFoundError(
+            f"{out_dir} trained to epoch {stale['epoch']} (+{stale['batch']} batches) but its {CHECKPOINT} is missing, "
+            f"so it cannot resume. Put {CHECKPOINT} (and {BEST_WEIGHTS}) back from a copy to go on, or start again "
+            f"with --restart, which keeps this folder as an earlier attempt."
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".cache"
     total_epochs = int(epochs if epochs is not None else config.train.epochs)
@@ -532,10 +578,36 @@ def _evaluate(model, dataset) -> dict:
     return {f"val_{k}": v for k, v in mean.means().items()}
 
 
+def _save_weights(model, path: Path) -> None:
+    """The network's weights in a ``.weights.h5`` file, written atomically, without the optimizer.
+
+    ``model.save_weights`` stores Adam's two moments beside the weights: three times the file
+    (138 MB instead of 46 MB at the paper's size) for state that only a resume needs, and that
+    ``checkpoint.npz`` already holds. Keras has no public switch for it; its saving library
+    does, and where that ever moves, the whole state is saved as before.
+    """
+    tmp = _atomic_path(path)
+    try:
+        from keras.src.saving.saving_lib import save_weights_only
+    except ImportError:  # pragma: no cover - a Keras without it
+        model.save_weights(tmp)
+    else:
+        save_weights_only(model, tmp, objects_to_skip=[model.optimizer] if model.optimizer is not None else None)
+    os.replace(tmp, path)
+
+
+def _load_weights(model, path: Path) -> None:
+    """Load :func:`_save_weights`'s file (or an older one with the optimizer) into a compiled model."""
+    try:
+        from keras.src.saving.saving_lib import load_weights_only
+    except ImportError:  # pragma: no cover - a Keras without it
+        model.load_weights(path)
+    else:  # the optimizer keeps its own state, with no warning that the file has none
+        load_weights_only(model, path, objects_to_skip=[model.optimizer] if model.optimizer is not None else None)
+
+
 def _save_best(model, out_dir: Path) -> None:
-    tmp = _atomic_path(out_dir / BEST_WEIGHTS)
-    model.save_weights(tmp)
-    os.replace(tmp, out_dir / BEST_WEIGHTS)
+    _save_weights(model, out_dir / BEST_WEIGHTS)
 
 
 def snapshot_path(out_dir, epoch: int) -> Path:
@@ -561,8 +633,8 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
         )
         val_ds = CropDataset(val_aug, config.train.batch_size, coarse_scale=coarse, shuffle=False, threads=loader_threads)
 
-    # Without its checkpoint (a clone gets no weights) a folder's curve and state belong to
-    # weights that are gone: the run starts again, and so does its history.
+    # train() has refused a folder that trained without keeping its checkpoint, so a folder
+    # without one has not trained: its state, if any, is from before the first checkpoint.
     resuming = (out_dir / CHECKPOINT).exists()
     state = json.loads((out_dir / STATE).read_text()) if resuming and (out_dir / STATE).exists() else {}
     # A resumed run keeps the precision it started with, whatever this machine would pick.
@@ -642,9 +714,7 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
         if epoch + 1 in snapshot_epochs:
             path = snapshot_path(out_dir, epoch + 1)
             path.parent.mkdir(exist_ok=True)
-            tmp = _atomic_path(path)
-            model.save_weights(tmp)
-            os.replace(tmp, path)
+            _save_weights(model, path)
         history.append(row)
         _write_history(out_dir / HISTORY, history)
         _save_checkpoint(model, out_dir / CHECKPOINT, epoch + 1)
@@ -654,7 +724,7 @@ def _train(config, out_dir, root, samples, cache_dir, total_epochs, verbose, loa
     model.jit_compile = auto_jit
     seconds = sum(row.get("seconds", 0.0) for row in history)
     if (out_dir / BEST_WEIGHTS).exists():
-        model.load_weights(out_dir / BEST_WEIGHTS)
+        _load_weights(model, out_dir / BEST_WEIGHTS)
     return TrainResult(
         model=model,
         history=history,

@@ -49,6 +49,14 @@ def test_grid_rejects_bad_parameters_at_once(tmp_path, capsys):
         cli.main(["grid", "--preset", "smoke", "--loader-threads", "0", "--results", str(tmp_path)])
     assert "--loader-threads: must be a positive integer, got '0'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+    # A run that lost its checkpoint is named, with the way on, and nothing is touched.
+    stale = tmp_path / "smoke" / "h-L3-s0"
+    stale.mkdir(parents=True)
+    (stale / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    assert cli.main(["grid", "--preset", "smoke", "--configs", "h-L3", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{stale} trained to epoch 1" in err and "--restart" in err
+    assert sorted(p.name for p in stale.iterdir()) == ["history.csv"]
 
 
 def test_grid_continues_past_a_failed_run(tmp_path, monkeypatch):

@@ -227,3 +227,66 @@ def test_a_folder_from_before_a_new_field_still_matches_its_config(tmp_path):
     runner._check_config(config, tmp_path)  # the default: same configuration
     with pytest.raises(ValueError, match=r"another configuration.*keep"):
         runner._check_config(config.replace(train=config.train.replace(keep="last")), tmp_path)
+
+
+def _stale_run(out, config, epoch=3, batch=7):
+    """A run folder as a clone or a lost machine leaves it: trained, with no checkpoint."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.to_json())
+    (out / "train_state.json").write_text(json.dumps({"epoch": epoch, "batch": batch, "best": -1.0}))
+    (out / "history.csv").write_text("epoch,loss\n" + "".join(f"{e},{-e}.5\n" for e in range(1, epoch + 1)))
+    (out / runner.CURVE).write_text(json.dumps({"epochs": [1, 2], "points": [{"epoch": 1}, {"epoch": 2}]}))
+    return out
+
+
+def test_a_grid_stops_on_a_lost_checkpoint_or_keeps_it_as_an_attempt_with_restart(tmp_path, monkeypatch):
+    import papermill
+
+    ran = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: ran.append(k["parameters"]["out_dir"]))
+    config = preset_config("smoke", seed=0)
+    out = _stale_run(tmp_path / "smoke" / "h-L3-s0", config)
+    fresh = tmp_path / "smoke" / "h-L1-s0"  # a grid point that has not started: no error, no attempt
+    with pytest.raises(FileNotFoundError, match=r"h-L3-s0 trained to epoch 3 \(\+7 batches\).*--restart"):
+        runner.run_grid("smoke", ["h-L1", "h-L3"], [0], results_dir=tmp_path, log=lambda *a: None)
+    assert ran == [] and (out / "history.csv").exists()  # nothing ran, nothing moved
+
+    lines = []
+    summary = runner.run_grid("smoke", ["h-L1", "h-L3"], [0], results_dir=tmp_path, restart=True, log=lines.append)
+    assert [e["run_id"] for e in summary] == ["h-L1-s0", "h-L3-s0"] and ran == [str(fresh), str(out)]
+    attempt = tmp_path / "smoke" / "h-L3-s0-attempt1"
+    assert any("kept as h-L3-s0-attempt1" in line for line in lines)
+    assert json.loads((attempt / runner.STOPPED).read_text()) == {
+        "reason": runner.RESTART_REASON, "epoch": 3, "batch": 7, "restarted_as": "h-L3-s0"}
+    assert json.loads((attempt / runner.CURVE).read_text())["points"] == [{"epoch": 1}, {"epoch": 2}]
+    assert not (tmp_path / "smoke" / "h-L1-s0-attempt1").exists()
+    # A second loss makes a second attempt; its position comes from history.csv alone if need be.
+    _stale_run(out, config, epoch=2)
+    (out / "train_state.json").unlink()
+    runner.run_grid("smoke", ["h-L3"], [0], results_dir=tmp_path, restart=True, log=lambda *a: None)
+    stopped = json.loads((tmp_path / "smoke" / "h-L3-s0-attempt2" / runner.STOPPED).read_text())
+    assert (stopped["epoch"], stopped["batch"]) == (2, 0)
+
+
+def test_a_restarted_run_trains_from_the_start_as_a_new_run_would(smoke_run, tmp_path):
+    config, _, record = smoke_run
+    out = _stale_run(tmp_path / "smoke" / "h-L3-s0", config, epoch=1, batch=0)
+    with pytest.raises(FileNotFoundError, match="checkpoint.npz is missing"):
+        runner.run_experiment(config, out, verbose=0)
+    again = runner.run_experiment(config, out, verbose=0, restart=True)
+    assert json.loads((out / "config.json").read_text()) == json.loads(config.to_json())
+    assert (tmp_path / "smoke" / "h-L3-s0-attempt1" / runner.STOPPED).exists()
+    for split in runner.TEST_SPLITS:
+        a, b = again["metrics"][split]["pooled"], record["metrics"][split]["pooled"]
+        assert (a["tp"], a["fp"], a["fn"]) == (b["tp"], b["fp"], b["fn"])
+        assert a["object_dice"] == pytest.approx(b["object_dice"], abs=1e-9)
+
+
+def test_archive_attempt_checks_its_arguments(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no run folder"):
+        runner.archive_attempt(tmp_path / "absent", "lost")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ValueError, match="reason"):
+        runner.archive_attempt(tmp_path / "run", " ")
+    # A folder that never trained stood at (0, 0).
+    assert json.loads((runner.archive_attempt(tmp_path / "run", "moved") / runner.STOPPED).read_text())["epoch"] == 0

@@ -10,7 +10,7 @@ from glandseg import hardware, synthetic
 import keras
 
 from glandseg.config import AugmentConfig, ExperimentConfig, PreprocessConfig, TrainConfig
-from glandseg.train import CHECKPOINT, HISTORY, CropDataset, split_train_val, train
+from glandseg.train import CHECKPOINT, HISTORY, CropDataset, split_train_val, stale_state, train
 
 
 def tiny_config(**train_kw):
@@ -135,17 +135,25 @@ def test_train_checkpoints_and_resumes(tmp_path, samples):
     assert (tmp_path / "resumed" / CHECKPOINT).stat().st_mtime_ns == mtime
 
 
-def test_a_folder_without_its_checkpoint_trains_again_from_the_start(tmp_path, samples):
-    # e.g. a clone of a partly trained run: the curve of weights that are gone is not kept
+def test_a_folder_that_lost_its_checkpoint_is_refused_not_started_over(tmp_path, samples):
+    # e.g. a clone of a partly trained run: the curve of weights that are gone must not be
+    # overwritten by a new run that nobody asked for
     config = tiny_config()
-    straight = train(config, tmp_path / "straight", samples=samples, verbose=0)
     stale = tmp_path / "stale"
     train(config, stale, samples=samples, epochs=1, verbose=0)
+    assert stale_state(stale) is None  # resumable
+    history = (stale / HISTORY).read_text()
     (stale / CHECKPOINT).unlink()
-    again = train(config, stale, samples=samples, verbose=0)
-    rows = (stale / HISTORY).read_text().strip().splitlines()
-    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2]
-    np.testing.assert_allclose([r["loss"] for r in again["history"]], [r["loss"] for r in straight["history"]], rtol=1e-3)
+    assert stale_state(stale) == {"epoch": 1, "batch": 0}
+    with pytest.raises(FileNotFoundError, match=r"stale trained to epoch 1 \(\+0 batches\).*checkpoint.npz is missing"):
+        train(config, stale, samples=samples, verbose=0)
+    assert (stale / HISTORY).read_text() == history and not (stale / CHECKPOINT).exists()
+    # Without train_state.json, history.csv still tells that it trained.
+    (stale / "train_state.json").unlink()
+    assert stale_state(stale) == {"epoch": 1, "batch": 0}
+    # A folder that never trained is no stale run.
+    (stale / HISTORY).unlink()
+    assert stale_state(stale) is None and stale_state(tmp_path / "absent") is None
 
 
 def test_train_without_deep_supervision(tmp_path, samples):
@@ -277,6 +285,34 @@ def test_snapshots_and_epoch_hook(tmp_path, samples):
     assert result["epochs"] == 3
 
 
+def test_kept_weights_hold_the_network_without_the_optimizer_state(tmp_path, samples):
+    import warnings
+
+    import h5py
+
+    from glandseg.train import BEST_WEIGHTS, load_trained, snapshot_path
+
+    run = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # e.g. Keras's "Skipping variable loading for optimizer"
+        result = train(tiny_config(), run, samples=samples, verbose=0, snapshot_epochs=(1,))
+    model = result["model"]
+    for path in (run / BEST_WEIGHTS, snapshot_path(run, 1)):
+        with h5py.File(path) as f:
+            assert "optimizer" not in f
+            stored = []
+            f.visititems(lambda name, obj: stored.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
+        # exactly the network's variables (weights and batch-norm statistics), nothing beside them
+        assert sum(stored) == sum(int(np.prod(v.shape)) for v in model.weights)
+    # The returned model is the kept one, and the file alone rebuilds it.
+    loaded = load_trained(tiny_config(), run)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # The resume checkpoint still holds the optimizer: a resumed run continues Adam's moments.
+    with np.load(run / CHECKPOINT) as ckpt:
+        assert sum(ckpt[k].size for k in ckpt.files) > 2 * sum(stored)
+
+
 @pytest.mark.parametrize("value", [-1, "5", True])
 def test_bad_checkpoint_minutes_fail_before_training(tmp_path, samples, value):
     with pytest.raises(ValueError, match="checkpoint_minutes"):
@@ -285,18 +321,17 @@ def test_bad_checkpoint_minutes_fail_before_training(tmp_path, samples, value):
 
 @pytest.mark.parametrize("keep", ["best", "last"])
 def test_keep_chooses_the_network_that_predicts(tmp_path, samples, keep):
-    from glandseg.train import snapshot_path
+    from glandseg.train import load_trained, snapshot_path
 
     run = tmp_path / "run"
     result = train(tiny_config(epochs=3, keep=keep, learning_rate=0.05), run, samples=samples, verbose=0,
                    snapshot_epochs=(1, 2, 3))
     val = [row["val_loss"] for row in result["history"]]
     expected = int(np.argmin(val)) + 1 if keep == "best" else 3
-    kept = [w.copy() for w in result["model"].get_weights()]
-    model = result["model"]
+    kept = result["model"].get_weights()
     for epoch in (1, 2, 3):
-        model.load_weights(snapshot_path(run, epoch))
-        same = all(np.array_equal(a, b) for a, b in zip(kept, model.get_weights()))
+        snapshot = load_trained(tiny_config(epochs=3, keep=keep), run, weights=snapshot_path(run, epoch))
+        same = all(np.array_equal(a, b) for a, b in zip(kept, snapshot.get_weights()))
         assert same == (epoch == expected), (epoch, expected, val)
 
 

@@ -124,7 +124,7 @@ def _curve(values, hours_per_epoch=0.5, epochs=(1, 2, 3, 5, 8), finished=True, m
 def test_read_curve_finds_the_best_point_the_flat_part_and_the_paper():
     # gains after each point: 0.3 (e1), 0.06 (e2), 0.015 (e3), -0.005 (e5): flat from epoch 3 at tolerance 0.02
     r = training.read_curve(_curve([0.55, 0.8, 0.845, 0.86, 0.855]), tolerance=0.02)
-    assert (r["first"]["epoch"], r["best"]["epoch"], r["last"]["epoch"]) == (1, 5, 8)
+    assert (r["first"]["epoch"], r["best"]["epoch"], r["last"]["epoch"], r["n_points"]) == (1, 5, 8, 5)
     assert r["flat_from"]["epoch"] == 3 and r["flat_from"]["gain_after"] == pytest.approx(0.015)
     assert r["best"]["hours"] == pytest.approx(2.5)
     assert r["paper"] == 0.846 and r["reaches_paper"]["epoch"] == 5  # 0.845 is not yet the paper's 0.846

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from glandseg import results
+from glandseg.runner import STOPPED
 from glandseg.report import results_figures
 from glandseg.report._format import _METRIC_NAMES
 from glandseg.report.tables import Table
@@ -58,9 +59,6 @@ _DIGITS = {m: d for m, _, d in _METRICS}
 _SPLITS = (("testA", "Test A"), ("testB", "Test B"))
 _SPLIT_NAMES = dict(_SPLITS)
 
-#: A run folder's note that its run stopped for good (a lost checkpoint, say) and will never
-#: finish: ``{"reason", "epoch", "batch", "restarted_as"}`` (the last optional), written by hand.
-STOPPED = "stopped.json"
 
 
 def precision_check(records, baseline="float32", other="mixed_bfloat16") -> dict:
@@ -487,8 +485,8 @@ def read_curve(curve: dict, split: str = "testA", metric: str = "f1", tolerance:
     Returns
     -------
     dict or None
-        ``first``, ``best`` and ``last`` points and ``flat_from`` (None while the curve still
-        rises), each ``{"epoch", "value", "hours"}``, ``flat_from`` with ``gain_after`` (the most
+        ``first``, ``best`` and ``last`` points, ``n_points`` (how many points it has on
+        ``split``), and ``flat_from`` (None while the curve still rises), each ``{"epoch", "value", "hours"}``, ``flat_from`` with ``gain_after`` (the most
         a later point improves on it); ``paper`` (the paper's figure or None), ``reaches_paper``
         (the first point at least as good, or None); ``finished``, ``epochs_done`` and
         ``epochs_planned`` from ``curve``. None when the curve has no point on ``split``.
@@ -526,7 +524,7 @@ def read_curve(curve: dict, split: str = "testA", metric: str = "f1", tolerance:
     paper_row = results.PAPER_TABLES[split].get(paper_label)
     paper = None if paper_row is None else paper_row[j]
     reaches = None if paper is None else next((a for a in at if _gain(paper, a["value"], metric) >= 0), None)
-    return {"first": at[0], "best": best, "last": at[-1], "flat_from": flat, "paper": paper, "reaches_paper": reaches,
+    return {"first": at[0], "best": best, "last": at[-1], "n_points": len(at), "flat_from": flat, "paper": paper, "reaches_paper": reaches,
             "finished": bool(curve.get("finished")), "epochs_done": curve.get("epochs_done"),
             "epochs_planned": curve.get("epochs_planned")}
 
@@ -555,7 +553,7 @@ def curve_sentence(curve: dict, split: str = "testA", metric: str = "f1", tolera
     h = lambda a: f"{a['hours']:.1f} h"  # noqa: E731
     so_far = "" if r["finished"] else " before it stopped" if curve.get("stopped") else " so far"
     flat = r["flat_from"]
-    if r["first"] is r["last"]:  # one point: nothing yet to say where it peaks or flattens
+    if r["n_points"] == 1:  # one point: nothing yet to say where it peaks or flattens
         text = f"{label} of {name}: {f(r['first']['value'])} after epoch {r['first']['epoch']} ({h(r['first'])}), its only point."
     else:
         text = (f"{label} of {name}: {f(r['first']['value'])} after epoch {r['first']['epoch']}, best{so_far} "
