@@ -675,6 +675,13 @@ def test_verdict_gives_each_presets_best_and_the_claims_of_the_main_preset():
     text = results_figures.verdict_markdown(out)
     assert "| workshop (2 runs, mixed_bfloat16) | H + L3 | 0.897 / 0.800 / 50.0 |" in text
     assert "not run yet" in text
+    # A run still training gets a row only where its preset has no record yet.
+    under_way = [{"preset": "paper", "method": "H + L3", "status": "3 of 100 epochs so far"},
+                 {"preset": "cpu-long", "method": "H + L1", "status": "5 of 32 epochs so far"}]
+    lines = results_figures.verdict_markdown(out, under_way).splitlines()
+    assert "| cpu-long (training: 5 of 32 epochs so far) | H + L1 | not run yet | not run yet |" in lines
+    assert not any(line.startswith("| paper (training") for line in lines)
+    assert lines.index("| cpu-long (training: 5 of 32 epochs so far) | H + L1 | not run yet | not run yet |") == 5
 
 
 def test_verdict_without_records():
@@ -684,4 +691,6 @@ def test_verdict_without_records():
     assert len(out["rows"]) == 1 and out["claims"] == [] and out["main_preset"] is None
     text = results_figures.verdict_markdown(out)
     assert "| ours | not run yet |" in text and "claims: not run yet" in text
+    text = results_figures.verdict_markdown(out, [{"preset": "paper", "method": "H + L3", "status": "1 of 100 epochs so far"}])
+    assert "| ours |" not in text and "| paper (training: 1 of 100 epochs so far) | H + L3 | not run yet |" in text
     assert "| paper (printed) | H + L3 | 0.846 / 0.874 / 55.1 | 0.739 / 0.816 / 119.0 |" in text

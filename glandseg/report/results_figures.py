@@ -357,12 +357,25 @@ def progress_table(progress, caption=None) -> Table:
     return Table(["configuration", *[f"seed {s}" for s in seeds]], body, caption=caption)
 
 
-def verdict_markdown(summary: dict) -> str:
+def verdict_markdown(summary: dict, training=()) -> str:
     """The first page's answer box as Markdown, from :func:`glandseg.report.analysis.verdict`.
 
     A table of the paper's best figures and each preset's best configuration (per test part:
     pooled F1 / object Dice / object Hausdorff in one cell, so that it fits a narrow box), then
     each claim's verdict on the main preset.
+
+    ``training`` lists runs still training, as ``{"preset", "method", "status"}`` (``status``
+    e.g. "33 of 100 epochs so far", :func:`glandseg.report.training.run_status`): a preset
+    with no record yet gets a row that says so, "not run yet" in its figures' cells, so that a
+    protocol under way is not missing from the answer.
+
+    Examples
+    --------
+    >>> from glandseg.report import analysis
+    >>> text = verdict_markdown(analysis.verdict([]), [{"preset": "paper", "method": "H + L3",
+    ...                                                 "status": "33 of 100 epochs so far"}])
+    >>> print(text.splitlines()[3])
+    | paper (training: 33 of 100 epochs so far) | H + L3 | not run yet | not run yet |
     """
     lines = ["| protocol | configuration | Test A: F1 / Dice / Hausdorff | Test B: F1 / Dice / Hausdorff |",
              "|---|---|---|---|"]
@@ -374,7 +387,11 @@ def verdict_markdown(summary: dict) -> str:
             f = row[split]
             cells.append(f"{f['f1']:.3f} / {f['object_dice']:.3f} / {f['object_hausdorff']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
-    if len(summary["rows"]) == 1:
+    recorded = {row["preset"] for row in summary["rows"]}
+    for run in training:
+        if run["preset"] not in recorded:
+            lines.append(f"| {run['preset']} (training: {run['status']}) | {run['method']} | not run yet | not run yet |")
+    if len(lines) == 3:  # the paper's row alone
         lines.append("| ours | not run yet | | |")
     text = "\n".join(lines)
     if summary["claims"]:
