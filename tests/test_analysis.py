@@ -682,6 +682,12 @@ def test_verdict_gives_each_presets_best_and_the_claims_of_the_main_preset():
     assert "| cpu-long (training: 5 of 32 epochs so far) | H + L1 | not run yet | not run yet |" in lines
     assert not any(line.startswith("| paper (training") for line in lines)
     assert lines.index("| cpu-long (training: 5 of 32 epochs so far) | H + L1 | not run yet | not run yet |") == 5
+    # The paper's protocol comes first after the printed row, whether recorded or under way.
+    assert lines[3].startswith("| paper (1 run") and lines[4].startswith("| workshop")
+    recs_without_paper = [r for r in recs if r["preset"] != "paper"]
+    lines = results_figures.verdict_markdown(analysis.verdict(recs_without_paper, n_boot=50), under_way).splitlines()
+    assert lines[3] == "| paper (training: 3 of 100 epochs so far) | H + L3 | not run yet | not run yet |"
+    assert lines[4].startswith("| workshop") and lines[5].startswith("| cpu-long (training")
 
 
 def test_verdict_without_records():

@@ -377,8 +377,7 @@ def verdict_markdown(summary: dict, training=()) -> str:
     >>> print(text.splitlines()[3])
     | paper (training: 33 of 100 epochs so far) | H + L3 | not run yet | not run yet |
     """
-    lines = ["| protocol | configuration | Test A: F1 / Dice / Hausdorff | Test B: F1 / Dice / Hausdorff |",
-             "|---|---|---|---|"]
+    rows = []  # (preset, line); the printed row first
     for row in summary["rows"]:
         prec = f", {', '.join(p for p in row['precision'] if p)}" if row.get("precision") else ""
         runs = "" if row["runs"] is None else f" ({row['runs']} run{'s' if row['runs'] != 1 else ''}{prec})"
@@ -386,13 +385,18 @@ def verdict_markdown(summary: dict, training=()) -> str:
         for split in ("testA", "testB"):
             f = row[split]
             cells.append(f"{f['f1']:.3f} / {f['object_dice']:.3f} / {f['object_hausdorff']:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    recorded = {row["preset"] for row in summary["rows"]}
+        rows.append((row["preset"], "| " + " | ".join(cells) + " |"))
+    recorded = {preset for preset, _ in rows}
     for run in training:
         if run["preset"] not in recorded:
-            lines.append(f"| {run['preset']} (training: {run['status']}) | {run['method']} | not run yet | not run yet |")
-    if len(lines) == 3:  # the paper's row alone
-        lines.append("| ours | not run yet | | |")
+            rows.append((run["preset"],
+                         f"| {run['preset']} (training: {run['status']}) | {run['method']} | not run yet | not run yet |"))
+    if len(rows) == 1:
+        rows.append(("", "| ours | not run yet | | |"))
+    # Our run of the paper's own protocol goes next to the paper's printed figures.
+    rows[1:] = sorted(rows[1:], key=lambda r: r[0] != "paper")
+    lines = ["| protocol | configuration | Test A: F1 / Dice / Hausdorff | Test B: F1 / Dice / Hausdorff |",
+             "|---|---|---|---|", *(line for _, line in rows)]
     text = "\n".join(lines)
     if summary["claims"]:
         text += (f"\n\nThe paper's claims on Test A, tested on the `{summary['main_preset']}` runs "
