@@ -402,6 +402,15 @@ def test_run_progress_counts_runs_and_hours():
     assert rows["H + L1"] == {"method": "H + L1", "hours": {}, "missing": [0, 1, 2]}
     empty = analysis.run_progress([], "cpu", seeds=(0,))
     assert empty["done"] == 0 and empty["planned"] == 8 and empty["hours"] == 0.0
+    # A long protocol plans the paper's best configuration once; other runs still show.
+    long = [timed("h-L3", 0, "2026-11-26T00:00:00Z", "2026-11-26T09:00:00Z", preset="paper"),
+            timed("h-L1", 2, "2026-11-27T00:00:00Z", "2026-11-27T09:00:00Z", preset="paper")]
+    out = analysis.run_progress(long, "paper")
+    assert (out["planned"], out["done"], out["seeds"]) == (1, 2, [0, 2])
+    assert [(r["method"], r["missing"]) for r in out["rows"]] == [("H + L3", []), ("H + L1", [])]
+    assert analysis.run_progress([], "paper")["rows"] == [{"method": "H + L3", "hours": {}, "missing": [0]}]
+    out = analysis.run_progress(long, "paper", seeds=(0, 1), configs=("H + L1", "H + L3"))
+    assert out["planned"] == 4 and [r["missing"] for r in out["rows"]] == [[0, 1], [1]]
 
 
 def _two_part_record(name, seed, tp_a, tp_b, n_images=(6, 4), n_gt=4, hausdorff=(50.0, 80.0)):

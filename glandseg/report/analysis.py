@@ -79,6 +79,7 @@ __all__ = [
     "protocols",
     "results_table",
     "run_progress",
+    "PLANS",
     "seed_effects",
     "split_contrast",
 ]
@@ -743,43 +744,61 @@ def _hours(record: dict) -> float | None:
     return None
 
 
-def run_progress(records, preset: str, seeds=(0, 1, 2)) -> dict:
-    """Which runs of the planned grid (:data:`CONFIG_ORDER` x ``seeds``) ``preset`` has recorded.
+#: The runs planned for each preset, where not the whole grid (:data:`CONFIG_ORDER` x seeds 0-2):
+#: the protocols trained long (hours a run on a CPU) run the paper's best configuration once.
+PLANS = {
+    "paper": {"configs": ("H + L3",), "seeds": (0,)},
+    "cpu-long": {"configs": ("H + L3",), "seeds": (0,)},
+}
+
+
+def run_progress(records, preset: str, seeds=None, configs=None) -> dict:
+    """Which of its planned runs ``preset`` has recorded.
 
     Parameters
     ----------
     records : list of dict
         Results records (:func:`glandseg.results.load_records`).
     preset : str
-    seeds : sequence of int
-        The planned seeds. A recorded seed outside them is still listed (and counted).
+    seeds : sequence of int, optional
+        The planned seeds (default: the preset's :data:`PLANS` entry, else 0, 1 and 2). A
+        recorded seed outside them is still listed (and counted).
+    configs : sequence of str, optional
+        The planned configurations, as :func:`glandseg.results.config_label` names them
+        (default: the preset's :data:`PLANS` entry, else :data:`CONFIG_ORDER`). A recorded
+        configuration outside them still gets its row.
 
     Returns
     -------
     dict
-        ``rows``: one dict per configuration of :data:`CONFIG_ORDER`, with ``method``,
-        ``hours`` (a dict seed -> computing hours of that run: training plus prediction,
-        None when its record has no times; only recorded seeds appear) and ``missing``
-        (planned seeds without a record).
+        ``rows``: one dict per planned configuration, then per other recorded one, with
+        ``method``, ``hours`` (a dict seed -> computing hours of that run: training plus
+        prediction, None when its record has no times; only recorded seeds appear) and
+        ``missing`` (planned seeds without a record; none outside the planned configurations).
         ``seeds``: the planned seeds followed by any other recorded ones. ``done`` and
-        ``planned``: numbers of runs of the grid. ``hours``: total computing hours of all
-        of the preset's recorded runs, configurations outside the grid included.
+        ``planned``: numbers of runs recorded and planned. ``hours``: total computing hours of
+        all of the preset's recorded runs.
     """
+    plan = PLANS.get(preset, {})
+    seeds = tuple(seeds if seeds is not None else plan.get("seeds", (0, 1, 2)))
+    configs = tuple(configs if configs is not None else plan.get("configs", CONFIG_ORDER))
     recs = [r for r in records if r.get("preset") == preset]
     groups = _groups(recs)
     extra = sorted({r.get("seed") for r in recs if r.get("seed") not in seeds} - {None})
     all_seeds = [*seeds, *extra]
     rows = []
     hours_of = {id(r): _hours(r) for r in recs}
-    for label in CONFIG_ORDER:
+    others = [label for label in (*CONFIG_ORDER, *sorted(groups)) if label in groups and label not in configs]
+    for label in (*configs, *dict.fromkeys(others)):
         got = {r.get("seed"): hours_of[id(r)] for r in groups.get(label, [])}
-        rows.append({"method": label, "hours": got, "missing": [s for s in seeds if s not in got]})
+        missing = [s for s in seeds if s not in got] if label in configs else []
+        rows.append({"method": label, "hours": got, "missing": missing})
     hours = [h for h in hours_of.values() if h is not None]
     return {
         "rows": rows,
         "seeds": all_seeds,
         "done": sum(len(row["hours"]) for row in rows),
-        "planned": len(CONFIG_ORDER) * len(seeds),
+        "planned": len(configs) * len(seeds),
         "hours": float(sum(hours)),
     }
 
