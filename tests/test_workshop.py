@@ -262,14 +262,18 @@ def test_shipped_model_prefers_the_paper_network(tmp_path):
     assert inference.shipped_model(tmp_path).name == "paper-h-L3.keras"
 
 
+#: Every model file the repository ships (the paper network once its run has finished).
+SHIPPED = [REPO / "models" / name for name in inference.SHIPPED_MODELS if (REPO / "models" / name).exists()]
+
+
 def test_the_repository_ships_a_small_verified_model_file(tmp_path):
-    path = inference.shipped_model()
-    assert path.parent == REPO / "models"
-    assert path.stat().st_size <= 25 * 2**20
-    digest = Path(f"{path}.sha256").read_text().split()[0]
-    assert inference._sha256(path) == digest
-    meta = inference.read_model_meta(path)  # no Keras needed for what the file says of itself
-    assert meta["run_id"] and set(meta["record_pooled"]) == {"testA", "testB"}
+    assert inference.shipped_model() == SHIPPED[0] and SHIPPED[0].parent == REPO / "models"
+    for path in SHIPPED:
+        assert path.stat().st_size <= 25 * 2**20, path
+        digest = Path(f"{path}.sha256").read_text().split()[0]
+        assert inference._sha256(path) == digest, path
+        meta = inference.read_model_meta(path)  # no Keras needed for what the file says of itself
+        assert meta["run_id"] and set(meta["record_pooled"]) == {"testA", "testB"}
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "plain.keras", "w") as zf:  # a Keras file, not one glandseg exported
@@ -281,11 +285,12 @@ def test_the_repository_ships_a_small_verified_model_file(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.glas
-def test_shipped_model_reproduces_its_records_test_figures(glas_root, tmp_path):
-    """Scored like a run, the shipped file gives the Test A and B figures its record holds."""
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_model_reproduces_its_records_test_figures(glas_root, tmp_path, path):
+    """Scored like a run, each shipped file gives the Test A and B figures its record holds."""
     from glandseg import runner
 
-    model, config, meta = inference.load_model_file(inference.shipped_model())
+    model, config, meta = inference.load_model_file(path)
     record = runner.score_network(model, config, tmp_path / "runs" / "shipped", root=glas_root,
                                   cache_dir=tmp_path / "cache")
     for split in ("testA", "testB"):
