@@ -313,14 +313,8 @@ def _check_resumable(out_dir: Path, restart: bool) -> None:
     """Fail at once on a folder that trained but lost its checkpoint, unless it is to restart."""
     from glandseg import train as train_lib
 
-    stale = _lost_checkpoint(out_dir)
-    if stale is not None and not restart:
-        raise FileNotFoundError(
-            f"{out_dir} trained to epoch {stale['epoch']} (+{stale['batch']} batches) but its "
-            f"{train_lib.CHECKPOINT} is missing, so it cannot resume. Put {train_lib.CHECKPOINT} (and "
-            f"{train_lib.BEST_WEIGHTS}) back from a copy to go on, or pass --restart (restart=True) to keep the "
-            f"folder as {out_dir.name}-attemptN and train again from epoch 1."
-        )
+    if not restart and _lost_checkpoint(out_dir) is not None:
+        train_lib._refuse_stale(out_dir)
 
 
 def curve_epochs(total_epochs: int, curve=True) -> tuple:

@@ -501,6 +501,17 @@ def stale_state(out_dir) -> dict | None:
     return {"epoch": epoch, "batch": batch} if (epoch, batch) != (0, 0) else None
 
 
+def _refuse_stale(out_dir: Path) -> None:
+    """Raise FileNotFoundError, with the ways on, where ``out_dir`` lost its checkpoint."""
+    stale = stale_state(out_dir)
+    if stale is not None:
+        raise FileNotFoundError(
+            f"{out_dir} trained to epoch {stale['epoch']} (+{stale['batch']} batches) but its {CHECKPOINT} is missing, "
+            f"so it cannot resume. Put {CHECKPOINT} (and {BEST_WEIGHTS}) back from a copy to go on, or pass --restart "
+            f"(restart=True) to keep the folder as {out_dir.name}-attemptN and train again from epoch 1."
+        )
+
+
 def train(
     config: ExperimentConfig, out_dir, *, root=None, samples=None, cache_dir=None, epochs=None, verbose="auto",
     distribution=None, loader_threads=1, jit_compile="auto", checkpoint_minutes=5.0, snapshot_epochs=(),
@@ -545,13 +556,7 @@ def train(
         (``glandseg grid --restart`` keeps it as an earlier attempt).
     """
     out_dir = Path(out_dir)
-    stale = stale_state(out_dir)
-    if stale is not None:
-        raise FileNotFoundError(
-            f"{out_dir} trained to epoch {stale['epoch']} (+{stale['batch']} batches) but its {CHECKPOINT} is missing, "
-            f"so it cannot resume. Put {CHECKPOINT} (and {BEST_WEIGHTS}) back from a copy to go on, or start again "
-            f"with --restart, which keeps this folder as an earlier attempt."
-        )
+    _refuse_stale(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".cache"
     total_epochs = int(epochs if epochs is not None else config.train.epochs)
