@@ -788,8 +788,9 @@ def run_progress(records, preset: str, seeds=None, configs=None) -> dict:
     all_seeds = [*seeds, *extra]
     rows = []
     hours_of = {id(r): _hours(r) for r in recs}
-    others = [label for label in (*CONFIG_ORDER, *sorted(groups)) if label in groups and label not in configs]
-    for label in (*configs, *dict.fromkeys(others)):
+    # recorded configurations outside the plan: the grid's order first, then any others by name
+    others = [label for label in dict.fromkeys((*CONFIG_ORDER, *sorted(groups))) if label in groups and label not in configs]
+    for label in (*configs, *others):
         got = {r.get("seed"): hours_of[id(r)] for r in groups.get(label, [])}
         missing = [s for s in seeds if s not in got] if label in configs else []
         rows.append({"method": label, "hours": got, "missing": missing})
