@@ -148,10 +148,18 @@ def test_curve_sentence_says_so_far_for_a_running_curve_and_how_far_from_the_pap
     assert "it flattens" not in text and "still improving" in text
     peak = training.curve_sentence(_curve([0.4, 0.8, 0.7, 0.75]))  # nothing after epoch 2 is better
     assert "it flattens from epoch 2 (0.800, 1.0 h): no later point is better." in peak
+    assert "It has fallen since: 0.750 after epoch 5 (2.5 h), 0.050 worse than its best." in peak
+    assert "fallen" not in text  # its last point is its best
+    # Hausdorff: lower is better, so a rise is the fall; within the tolerance it is not told.
+    worse = training.curve_sentence(_curve([90.0, 60.0, 70.0], metric="object_hausdorff"), metric="object_hausdorff",
+                                    tolerance=5.0)
+    assert "It has fallen since: 70.0 after epoch 3 (1.5 h), 10.0 worse than its best." in worse
+    assert "fallen" not in training.curve_sentence(_curve([90.0, 60.0, 64.0], metric="object_hausdorff"),
+                                                   metric="object_hausdorff", tolerance=5.0)
     assert "has not reached the paper's 0.846 so far: its best is 0.096 short" in text
     done = training.curve_sentence(_curve([0.55, 0.8, 0.845, 0.86, 0.855]))
     assert "it flattens from epoch 3 (0.845, 1.5 h): no later point is better by more than 0.015" in done
-    assert "It reaches the paper's 0.846 after epoch 5 (2.5 h)." in done
+    assert "It reaches the paper's 0.846 after epoch 5 (2.5 h)." in done and "fallen" not in done  # 0.005: noise
     assert training.curve_sentence(_curve([])).endswith("no curve point yet.")
 
 

@@ -565,6 +565,10 @@ def curve_sentence(curve: dict, split: str = "testA", metric: str = "f1", tolera
             more = f" by more than {flat['gain_after']:.{digits}f}" if round(flat["gain_after"], digits) > 0 else ""
             text += (f"it flattens{so_far} from epoch {flat['epoch']} ({f(flat['value'])}, {h(flat)}): no later point "
                      f"is better{more}.")
+        drop = -_gain(r["best"]["value"], r["last"]["value"], metric)
+        if drop > tolerance:  # worse at the end than at its best, beyond the noise allowed
+            text += (f" It has fallen since: {f(r['last']['value'])} after epoch {r['last']['epoch']} "
+                     f"({h(r['last'])}), {drop:.{digits}f} worse than its best.")
     if r["paper"] is not None:
         if r["reaches_paper"] is not None:
             text += (f" It reaches the paper's {f(r['paper'])} after epoch {r['reaches_paper']['epoch']} "
