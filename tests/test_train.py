@@ -313,6 +313,36 @@ def test_kept_weights_hold_the_network_without_the_optimizer_state(tmp_path, sam
         assert sum(ckpt[k].size for k in ckpt.files) > 2 * sum(stored)
 
 
+def test_weights_kept_by_older_versions_with_the_optimizer_still_load(tmp_path, samples):
+    # A run that began before the kept weights dropped the optimizer (the paper run's best epoch)
+    # ends by loading such a file into its trained, compiled model: the network must come back
+    # exactly, and Adam's state of the last epoch must stay as it is.
+    import h5py
+
+    from glandseg.train import _load_weights, load_trained
+
+    run = tmp_path / "run"
+    model = train(tiny_config(epochs=1), run, samples=samples, verbose=0)["model"]
+    old = tmp_path / "old.weights.h5"
+    model.save_weights(old)  # what glandseg wrote before: network and optimizer
+    with h5py.File(old) as f:
+        assert "optimizer" in f
+    kept = [w.copy() for w in model.get_weights()]
+    other = train(tiny_config(epochs=2, keep="last"), tmp_path / "other", samples=samples, verbose=0)["model"]
+    adam = [np.array(v) for v in other.optimizer.variables]
+    assert any(not np.array_equal(a, b) for a, b in zip(other.get_weights(), kept))
+    _load_weights(other, old)
+    for a, b in zip(other.get_weights(), kept):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(other.optimizer.variables, adam):
+        np.testing.assert_array_equal(np.array(a), b)
+    # Prediction reads it too (no optimizer there).
+    (run / "best.weights.h5").unlink()
+    old.rename(run / "best.weights.h5")
+    for a, b in zip(load_trained(tiny_config(epochs=1), run).get_weights(), kept):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("value", [-1, "5", True])
 def test_bad_checkpoint_minutes_fail_before_training(tmp_path, samples, value):
     with pytest.raises(ValueError, match="checkpoint_minutes"):
