@@ -363,6 +363,13 @@ def test_keep_chooses_the_network_that_predicts(tmp_path, samples, keep):
         snapshot = load_trained(tiny_config(epochs=3, keep=keep), run, weights=snapshot_path(run, epoch))
         same = all(np.array_equal(a, b) for a, b in zip(kept, snapshot.get_weights()))
         assert same == (epoch == expected), (epoch, expected, val)
+    # The book names the kept epoch from history.csv alone (glandseg.report.training.load_curves).
+    import csv
+
+    from glandseg.report.training import selected_epoch
+
+    with open(run / "history.csv", newline="") as fh:
+        assert selected_epoch([float(r["val_loss"]) for r in csv.DictReader(fh)], keep) == expected
 
 
 def test_keep_rejects_other_values():

@@ -288,3 +288,84 @@ def test_curve_sentence_of_a_single_point_claims_no_trend():
     text = training.curve_sentence(_curve([0.3], finished=False))
     assert text == ("Test A F1 of `p` r: 0.300 after epoch 1 (0.5 h), its only point. "
                     "It has not reached the paper's 0.846 so far: its best is 0.546 short.")
+
+
+def _val_run(root, preset, run_id, val, planned, finished=False, keep=None, seconds=360.0):
+    """A run folder whose history has a validation loss (``val``: one per finished epoch)."""
+    _curve_run(root, preset, run_id, min(len(val), 3), planned, finished)
+    run = root / preset / run_id
+    rows = "epoch,seconds,loss,val_loss\n" + "".join(
+        f"{e},{seconds},{-10 - e},{'' if v is None else v}\n" for e, v in enumerate(val, 1))
+    (run / "history.csv").write_text(rows)
+    if keep is not None:
+        (run / "config.json").write_text(json.dumps({"preset": preset, "train": {"epochs": planned, "keep": keep}}))
+    return run
+
+
+def test_selected_epoch_is_the_first_lowest_loss_as_training_keeps_it():
+    assert training.selected_epoch([-1.0, -3.0, -2.0, -3.0, -2.5]) == 2  # a tie does not replace it
+    assert training.selected_epoch([float("nan"), -1.0, float("nan")]) == 2  # NaN never selects
+    assert training.selected_epoch([-1.0, -3.0, -2.0], keep="last") == 3
+    assert training.selected_epoch([]) is None and training.selected_epoch([], keep="last") is None
+    assert training.selected_epoch([float("nan")]) is None
+    with pytest.raises(ValueError, match="keep"):
+        training.selected_epoch([1.0], keep="first")
+
+
+def test_load_curves_says_which_epoch_the_record_scores(tmp_path):
+    _val_run(tmp_path, "paper", "h-L3-s0", [-18.0, -21.3, -20.0, None, -19.5], 100)
+    _val_run(tmp_path, "cpu-long", "h-L3-s0", [-5.0, -6.0, -7.0], 3, finished=True)
+    _val_run(tmp_path, "workshop", "h-L3-s0", [-5.0, -6.0, -4.0], 3, finished=True, keep="last")
+    curves = {c["preset"]: c for c in training.load_curves(tmp_path)}
+    paper = curves["paper"]
+    assert paper["monitor"] == "val_loss" and paper["keep"] == "best"
+    assert paper["loss"] == [-11.0, -12.0, -13.0, -14.0, -15.0]
+    assert paper["selected"] == {"epoch": 2, "value": -21.3, "hours": pytest.approx(0.2)}  # 2 x 360 s
+    assert curves["cpu-long"]["selected"]["epoch"] == 3 and curves["workshop"]["selected"]["epoch"] == 3
+    # without validation images training monitors the training loss
+    _curve_run(tmp_path, "cpu", "h-L3-s0", 3, 3, finished=True)
+    (cpu,) = [c for c in training.load_curves(tmp_path) if c["preset"] == "cpu"]
+    assert cpu["monitor"] == "loss" and cpu["selected"]["epoch"] == 3 and cpu["selected"]["value"] == -3.0
+
+    text = training.selection_sentence(paper)
+    assert text == ("`paper` h-L3-s0 (5 of 100 epochs so far): the validation loss is lowest after epoch 2 "
+                    "(-21.300, 0.2 h of training); after epoch 5 it is -19.500, 1.800 higher. Unless a later "
+                    "epoch beats epoch 2, the record will score the network after it.")
+    done = training.selection_sentence(curves["cpu-long"])
+    assert done == ("`cpu-long` h-L3-s0 (finished): the validation loss is lowest after epoch 3 (-7.000, 0.3 h of "
+                    "training). The record scores that network.")
+    last = training.selection_sentence(curves["workshop"])
+    assert "keeps the network after its last epoch (`keep='last'`), epoch 3. The record scores" in last
+    (tmp_path / "paper" / "h-L3-s0" / training.STOPPED).write_text(json.dumps({"reason": "lost"}))
+    (stopped,) = [c for c in training.load_curves(tmp_path) if c["preset"] == "paper"]
+    assert training.selection_sentence(stopped).endswith("The run stopped for good and has no record.")
+
+
+def test_a_run_without_a_finished_epoch_has_no_selection(tmp_path):
+    run = _val_run(tmp_path, "paper", "h-L3-s0", [], 100)
+    (run / "history.csv").write_text("")
+    (curve,) = training.load_curves(tmp_path)
+    assert curve["selected"] is None and curve["monitored"] == []
+    assert training.selection_sentence(curve) == "`paper` h-L3-s0 (0 of 100 epochs so far): no epoch finished yet."
+    assert training.validation_figure([curve]) is None
+
+
+def test_validation_figure_marks_the_kept_epoch_and_the_convergence_figure_too(tmp_path):
+    _val_run(tmp_path, "paper", "h-L3-s0", [-18.0, -21.3, -20.0, -19.5], 100)
+    _val_run(tmp_path, "paper", "h-L3-s0-attempt1", [-17.0, -19.0, -20.0], 100)
+    (tmp_path / "paper" / "h-L3-s0-attempt1" / training.STOPPED).write_text(json.dumps({"reason": "lost"}))
+    curves = {c["run_id"]: c for c in training.load_curves(tmp_path)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = training.validation_figure(list(curves.values()))
+    ax = fig.axes[0]
+    stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*" and len(ln.get_xdata())]
+    assert [(ln.get_xdata()[0], ln.get_ydata()[0]) for ln in stars] == [(2, -21.3)]  # not the stopped run's
+    solid = [ln for ln in ax.get_lines() if ln.get_label().startswith("paper h-L3-s0,")]
+    assert solid[0].get_ydata().tolist() == [-18.0, -21.3, -20.0, -19.5] and solid[0].get_linestyle() == "-"
+    for x, where in (("epoch", 2), ("hours", 0.2)):
+        fig = training.convergence_figure([curves["h-L3-s0"], curves["h-L3-s0-attempt1"]], x=x)
+        for ax in fig.axes:
+            vertical = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+            # only the running run's kept epoch: the stopped one will never be scored
+            assert len(vertical) == 1 and vertical[0].get_xdata()[0] == pytest.approx(where)

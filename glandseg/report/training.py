@@ -11,7 +11,8 @@ Serves two book pages:
   :func:`convergence_figure` draws them against epochs or computing hours beside the 4-epoch
   runs and the paper's figures; :func:`read_curve` and :func:`curve_sentence` say where a
   curve flattens and whether it reaches the paper, :func:`budget_table` what a budget of hours
-  buys; :func:`training_estimate` projects a run's hours from its
+  buys; :func:`selected_epoch`, :func:`selection_sentence` and :func:`validation_figure` say
+  which epoch's network the validation images select for a run's record; :func:`training_estimate` projects a run's hours from its
   epochs so far; :func:`slow_epochs` finds the epochs whose wall-clock time a pause or other
   work on the CPU stretched; :func:`equal_postprocessing_rows` sets networks of several protocols side by
   side under the same post-processing sizes (from ``glandseg sensitivity [--epoch N]`` sweeps).
@@ -37,6 +38,9 @@ __all__ = [
     "precision_table",
     "precision_figure",
     "load_curves",
+    "selected_epoch",
+    "selection_sentence",
+    "validation_figure",
     "STOPPED",
     "run_status",
     "cpu_kind",
@@ -204,8 +208,12 @@ def load_curves(root="results") -> list[dict]:
         ``cpu`` (the record's CPU model, where finished), ``sessions`` (the training processes
         with their CPUs, :func:`glandseg.train.train`; from the record where finished, else from
         ``train_state.json``), ``precision`` (the record's, else the resolved one in
-        ``train_state.json``), ``config`` (the run's ``config.json``, empty where it has none) and
-        ``stopped`` (the folder's :data:`STOPPED` note of a run that will never finish, else None).
+        ``train_state.json``), ``config`` (the run's ``config.json``, empty where it has none),
+        ``stopped`` (the folder's :data:`STOPPED` note of a run that will never finish, else None),
+        ``loss`` and ``monitored`` (each finished epoch's training loss and the loss that selects
+        the kept network: the validation loss, or the training loss of a run without validation
+        images), ``monitor`` (its name), ``keep`` (the configuration's ``train.keep``) and
+        ``selected`` (:func:`selected_epoch` as ``{"epoch", "value", "hours"}``, None before an epoch).
     """
     out = []
     for path in sorted(Path(root).glob("*/*/curve.json")):
@@ -217,6 +225,12 @@ def load_curves(root="results") -> list[dict]:
         record = json.loads((run / "record.json").read_text()) if (run / "record.json").exists() else None
         state = json.loads((run / "train_state.json").read_text()) if (run / "train_state.json").exists() else {}
         training = (record or {}).get("training", {})
+        monitor = "val_loss" if np.isfinite(history.get("val_loss", [np.nan])).any() else "loss"
+        monitored = [float(v) for v in history.get(monitor, [])]
+        keep = config.get("train", {}).get("keep", "best")
+        chosen = selected_epoch(monitored, keep)
+        selected = None if chosen is None else {
+            "epoch": chosen, "value": monitored[chosen - 1], "hours": sum(epoch_seconds[:chosen]) / 3600}
         out.append({
             "preset": config.get("preset", run.parent.name),
             "run_id": run.name,
@@ -232,8 +246,124 @@ def load_curves(root="results") -> list[dict]:
             "precision": training.get("precision") if record else (state.get("precision") or {}).get("precision"),
             "config": config,
             "stopped": None if record or not (run / STOPPED).exists() else json.loads((run / STOPPED).read_text()),
+            "loss": [float(v) for v in history.get("loss", [])],
+            "monitored": monitored,
+            "monitor": monitor,
+            "keep": keep,
+            "selected": selected,
         })
     return out
+
+
+def selected_epoch(monitored, keep: str = "best") -> int | None:
+    """The epoch (from 1) whose network a run keeps for prediction, as training chooses it.
+
+    With ``keep="best"`` that is the first epoch with the lowest monitored loss (a later epoch
+    must be strictly lower to replace it; an epoch whose loss is NaN never does), with
+    ``keep="last"`` the last epoch (:class:`glandseg.config.TrainConfig`).
+
+    Parameters
+    ----------
+    monitored : sequence of float
+        The monitored loss after each epoch (``history.csv``'s ``val_loss``).
+    keep : {"best", "last"}
+
+    Returns
+    -------
+    int or None
+        None when no epoch has finished, or none has a loss to compare.
+
+    Examples
+    --------
+    >>> selected_epoch([-1.0, -3.0, -2.5, -3.0])
+    2
+    >>> selected_epoch([-1.0, -3.0, -2.5], keep="last")
+    3
+    """
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last'. Received: keep={keep!r}")
+    values = [float(v) for v in monitored]
+    if keep == "last":
+        return len(values) or None
+    best, epoch = np.inf, None
+    for i, v in enumerate(values, 1):
+        if v < best:  # False for NaN, as in training
+            best, epoch = v, i
+    return epoch
+
+
+def selection_sentence(curve: dict) -> str:
+    """Which epoch's network a run's record scores (or will score), in one sentence for the book.
+
+    Examples
+    --------
+    >>> c = {"preset": "paper", "run_id": "r", "finished": False, "stopped": None, "epochs_done": 56,
+    ...      "epochs_planned": 100, "keep": "best", "monitor": "val_loss", "monitored": [-20.0] * 55 + [-20.2],
+    ...      "selected": {"epoch": 33, "value": -21.317, "hours": 3.3}}
+    >>> print(selection_sentence(c))  # doctest: +NORMALIZE_WHITESPACE
+    `paper` r (56 of 100 epochs so far): the validation loss is lowest after epoch 33 (-21.317, 3.3 h of
+    training); after epoch 56 it is -20.200, 1.117 higher. Unless a later epoch beats epoch 33, the
+    record will score the network after it.
+    """
+    name = f"`{curve.get('preset')}` {curve.get('run_id')} ({run_status(curve)})"
+    sel = curve.get("selected")
+    if sel is None:
+        return f"{name}: no epoch finished yet."
+    what = "validation loss" if curve.get("monitor") == "val_loss" else "training loss (no validation images)"
+    if curve.get("keep") == "last":
+        text = f"{name}: it keeps the network after its last epoch (`keep='last'`), epoch {sel['epoch']}"
+    else:
+        text = (f"{name}: the {what} is lowest after epoch {sel['epoch']} ({sel['value']:.3f}, "
+                f"{sel['hours']:.1f} h of training)")
+        last = curve.get("monitored") or []
+        if len(last) > sel["epoch"] and np.isfinite(last[-1]):
+            text += f"; after epoch {len(last)} it is {last[-1]:.3f}, {last[-1] - sel['value']:.3f} higher"
+    if curve.get("finished"):
+        return text + ". The record scores that network."
+    if curve.get("stopped"):
+        return text + ". The run stopped for good and has no record."
+    if curve.get("keep") == "last":
+        return text + " so far."
+    return text + f". Unless a later epoch beats epoch {sel['epoch']}, the record will score the network after it."
+
+
+def validation_figure(curves):
+    """The loss after every epoch of each learning-curve run, with the epoch its record keeps.
+
+    The monitored (validation) loss is drawn solid, the training loss thin and faint, and the
+    kept epoch (:func:`selected_epoch`) as a star; a run that stopped for good is dashed, without
+    a star (it has no record).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no run has finished an epoch.
+    """
+    import matplotlib.pyplot as plt
+
+    curves = [c for c in curves if c.get("monitored")]
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
+    for c in curves:
+        epochs = np.arange(1, len(c["monitored"]) + 1)
+        style = dict(ls="--", alpha=0.55) if c.get("stopped") else dict(ls="-")
+        status = "" if c["finished"] else f", {run_status(c)}"
+        (line,) = ax.plot(epochs, c["monitored"], label=f"{c['preset']} {c['run_id']}{status}: "
+                          f"{'validation' if c['monitor'] == 'val_loss' else 'training'} loss", **style)
+        if c.get("loss") and c["monitor"] == "val_loss":
+            ax.plot(np.arange(1, len(c["loss"]) + 1), c["loss"], color=line.get_color(), lw=0.8, alpha=0.35,
+                    ls=style["ls"])
+        sel = c.get("selected")
+        if sel is not None and not c.get("stopped"):  # a stopped run has no record to score it
+            ax.plot([sel["epoch"]], [sel["value"]], "*", ms=12, color=line.get_color(), mec="k", mew=0.5)
+    ax.plot([], [], color="0.5", lw=0.8, alpha=0.5, label="training loss (faint)")
+    ax.plot([], [], "*", color="0.5", mec="k", mew=0.5, ms=10, label="the network its record scores (or will)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (lower is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
 
 
 def run_status(curve: dict) -> str:
@@ -409,7 +539,9 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
     Returns
     -------
     matplotlib.figure.Figure or None
-        None when there is neither a curve nor a point to draw.
+        None when there is neither a curve nor a point to draw. A dotted vertical line in a
+        curve's colour marks the epoch whose network its record scores, or will score
+        (``selected`` of :func:`load_curves`; not for a run that stopped for good).
     """
     import matplotlib.pyplot as plt
 
@@ -423,6 +555,7 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
     for i, (split, split_title) in enumerate(_SPLITS):
         for j, (metric, label, _) in enumerate(_METRICS):
             ax = axes[i, j]
+            kept = []
             for c in curves:
                 pts = [p for p in c["points"] if split in p]
                 if not pts:
@@ -433,8 +566,11 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
                     status += f" ({trained_on(c)})"
                 # A run that stopped for good is drawn fainter and dashed: a curve that ends early.
                 style = dict(ls="--", alpha=0.55) if c.get("stopped") else dict(ls="-")
-                ax.plot(xs, [p[split][metric] for p in pts], marker="o", ms=3, label=f"{c['preset']} {c['run_id']}{status}",
-                        **style)
+                (line,) = ax.plot(xs, [p[split][metric] for p in pts], marker="o", ms=3,
+                                  label=f"{c['preset']} {c['run_id']}{status}", **style)
+                sel = c.get("selected")
+                if sel is not None and not c.get("stopped"):  # the network its record scores (or will)
+                    kept.append((sel["epoch"] if x == "epoch" else sel["hours"], line.get_color()))
             if points:
                 xs = [r["config"]["train"]["epochs"] if x == "epoch" else (r["training"].get("seconds") or np.nan) / 3600
                       for r in points]
@@ -445,6 +581,8 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
             paper = results.PAPER_TABLES[split].get(paper_label)
             if paper is not None:
                 ax.axhline(paper[j], color="tab:red", ls="--", lw=1, label=f"paper {paper_label}")
+            for at, color in kept:
+                ax.axvline(at, color=color, ls=":", lw=1)
             if x == "epoch":
                 ax.set_xscale("log")
             ax.set_title(f"{split_title}: {label}", fontsize=10)
@@ -452,6 +590,11 @@ def convergence_figure(curves, records=(), *, x="epoch", paper_label="H + L3", f
             if i == 1:
                 ax.set_xlabel("epochs" if x == "epoch" else "training hours (CPU)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
+    if any(c.get("selected") and not c.get("stopped") and c["points"] for c in curves):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="0.4", ls=":", lw=1))
+        labels.append("dotted: the epoch whose network its record scores (or will)")
     fig.legend(handles, labels, loc="lower center", ncol=min(3, max(1, len(labels))), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
