@@ -334,6 +334,17 @@ def test_load_curves_says_which_epoch_the_record_scores(tmp_path):
     done = training.selection_sentence(curves["cpu-long"])
     assert done == ("`cpu-long` h-L3-s0 (finished): the validation loss is lowest after epoch 3 (-7.000, 0.3 h of "
                     "training). The record scores that network.")
+    # A record that kept an earlier epoch than the last is set beside the last epoch's curve point.
+    run = _val_run(tmp_path, "cpu-long", "h-L3-s1", [-5.0, -8.0, -7.0], 3, finished=True)
+    rec = json.loads((run / "record.json").read_text())
+    rec["metrics"] = {"testA": {"pooled": {"f1": 0.8125}}, "testB": {"pooled": {"f1": 0.7}}}
+    (run / "record.json").write_text(json.dumps(rec))
+    (s1,) = [c for c in training.load_curves(tmp_path) if c["run_id"] == "h-L3-s1"]
+    assert s1["record_pooled"]["testA"]["f1"] == 0.8125
+    assert training.selection_sentence(s1).endswith(  # the curve point after epoch 3: 0.53 and 0.43
+        "after epoch 2 (-8.000, 0.2 h of training); after epoch 3 it is -7.000, 1.000 higher. The record scores "
+        "that network (pooled F1 Test A 0.812, Test B 0.700); the last epoch's network, on the curve, scored "
+        "Test A 0.530, Test B 0.430.")
     last = training.selection_sentence(curves["workshop"])
     assert "keeps the network after its last epoch (`keep='last'`), epoch 3. The record scores" in last
     (tmp_path / "paper" / "h-L3-s0" / training.STOPPED).write_text(json.dumps({"reason": "lost"}))

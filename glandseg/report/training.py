@@ -213,7 +213,8 @@ def load_curves(root="results") -> list[dict]:
         ``loss`` and ``monitored`` (each finished epoch's training loss and the loss that selects
         the kept network: the validation loss, or the training loss of a run without validation
         images), ``monitor`` (its name), ``keep`` (the configuration's ``train.keep``) and
-        ``selected`` (:func:`selected_epoch` as ``{"epoch", "value", "hours"}``, None before an epoch).
+        ``selected`` (:func:`selected_epoch` as ``{"epoch", "value", "hours"}``, None before an
+        epoch) and ``record_pooled`` (the record's pooled figures by test split; empty before it).
     """
     out = []
     for path in sorted(Path(root).glob("*/*/curve.json")):
@@ -251,6 +252,8 @@ def load_curves(root="results") -> list[dict]:
             "monitor": monitor,
             "keep": keep,
             "selected": selected,
+            "record_pooled": {split: m["pooled"] for split, m in (record or {}).get("metrics", {}).items()
+                              if "pooled" in m},
         })
     return out
 
@@ -319,7 +322,15 @@ def selection_sentence(curve: dict) -> str:
         if len(last) > sel["epoch"] and np.isfinite(last[-1]):
             text += f"; after epoch {len(last)} it is {last[-1]:.3f}, {last[-1] - sel['value']:.3f} higher"
     if curve.get("finished"):
-        return text + ". The record scores that network."
+        text += ". The record scores that network"
+        rec = curve.get("record_pooled") or {}
+        end = next((p for p in curve.get("points", []) if p["epoch"] == len(curve.get("monitored") or [])), None)
+        splits = [s for s, _ in _SPLITS if s in rec and end is not None and s in end]
+        if splits and end["epoch"] != sel["epoch"]:
+            ours = ", ".join(f"{_SPLIT_NAMES[s]} {rec[s]['f1']:.3f}" for s in splits)
+            last = ", ".join(f"{_SPLIT_NAMES[s]} {end[s]['f1']:.3f}" for s in splits)
+            return text + (f" (pooled F1 {ours}); the last epoch's network, on the curve, scored {last}.")
+        return text + "."
     if curve.get("stopped"):
         return text + ". The run stopped for good and has no record."
     if curve.get("keep") == "last":
