@@ -12,10 +12,11 @@ Serves two book pages:
   runs and the paper's figures; :func:`read_curve` and :func:`curve_sentence` say where a
   curve flattens and whether it reaches the paper, :func:`budget_table` what a budget of hours
   buys; :func:`selected_epoch`, :func:`selection_sentence` and :func:`validation_figure` say
-  which epoch's network the validation images select for a run's record; :func:`training_estimate` projects a run's hours from its
-  epochs so far; :func:`slow_epochs` finds the epochs whose wall-clock time a pause or other
-  work on the CPU stretched; :func:`equal_postprocessing_rows` sets networks of several protocols side by
-  side under the same post-processing sizes (from ``glandseg sensitivity [--epoch N]`` sweeps).
+  which epoch's network the validation images select for a run's record;
+  :func:`training_estimate` projects a run's hours from its epochs so far; :func:`slow_epochs`
+  finds the epochs whose wall-clock time a pause or other work on the CPU stretched;
+  :func:`equal_postprocessing_rows` sets networks of several protocols side by side under the
+  same post-processing sizes (from ``glandseg sensitivity [--epoch N]`` sweeps).
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def load_curves(root="results") -> list[dict]:
         ``stopped`` (the folder's :data:`STOPPED` note of a run that will never finish, else None),
         ``loss`` and ``monitored`` (each finished epoch's training loss and the loss that selects
         the kept network: the validation loss, or the training loss of a run without validation
-        images), ``monitor`` (its name), ``keep`` (the configuration's ``train.keep``) and
+        images), ``monitor`` (its name), ``keep`` (the configuration's ``train.keep``),
         ``selected`` (:func:`selected_epoch` as ``{"epoch", "value", "hours"}``, None before an
         epoch) and ``record_pooled`` (the record's pooled figures by test split; empty before it).
     """
