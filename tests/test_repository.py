@@ -51,6 +51,10 @@ def test_no_tracked_file_exceeds_the_model_ceiling():
     ("results/paper/h-L3-s0/.tmp-checkpoint.npz", True),
     ("results/paper/h-L3-s0/.tmp-best.weights.h5", True),
     ("results/paper/h-L3-s0/snapshots/epoch-005.weights.h5", True),
+    ("results/paper/h-L3-s12/checkpoint.npz", False),
+    # an archived attempt can resume nothing: its weights are ignored like any other run's
+    ("results/paper/h-L3-s0-attempt1/checkpoint.npz", True),
+    ("results/paper/h-L3-s0-attempt1/best.weights.h5", True),
 ])
 def test_gitignore_keeps_only_the_paper_runs_resume_state(path, ignored):
     # check-ignore exits 0 for an ignored path and 1 for one that is not; --no-index so that
