@@ -300,6 +300,42 @@ def test_shipped_model_reproduces_its_records_test_figures(glas_root, tmp_path, 
         assert got["object_dice"] == pytest.approx(meta["record_pooled"][split]["object_dice"], abs=0.01)
 
 
+_BACKEND_SCRIPT = """
+import sys
+import numpy as np
+from glandseg import inference, predict
+model, config, meta = inference.load_model_file(sys.argv[1])
+x = np.load(sys.argv[2])
+np.save(sys.argv[3], predict.predict_proba(model, x, batch_size=1))
+"""
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_model_predicts_alike_on_tensorflow_and_jax(tmp_path, path):
+    """A file exported on one backend gives the same probabilities on the other (no Keras state is backend-bound)."""
+    import os
+    import subprocess
+    import sys
+
+    import keras
+
+    from glandseg import predict
+
+    model, _, _ = inference.load_model_file(path)
+    x = np.random.default_rng(0).random((1, 96, 128, model.input_shape[-1])).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    here = predict.predict_proba(model, x, batch_size=1)
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    proc = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT, str(path), str(tmp_path / "x.npy"),
+                           str(tmp_path / "there.npy")], env={**os.environ, "KERAS_BACKEND": other},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    there = np.load(tmp_path / "there.npy")
+    assert there.shape == here.shape == (1, 96, 128)
+    assert 0.0 < here.mean() < 1.0  # a real map, not a constant both backends could agree on by accident
+    np.testing.assert_allclose(there, here, atol=1e-3)
+
+
 def _execute(tmp_path, **parameters):
     import jupytext
     import nbformat
